@@ -1,0 +1,49 @@
+"""The ``nnunet-clip`` command: what nnU-Net's own commands do not cover.
+
+Each sub-command lives in the module that does its job; that module's ``register(subparsers)``
+adds its parser and sets ``func``. Heavy imports (torch, nnU-Net) happen inside ``func``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from nnunet_clip.errors import InputError
+
+COMMAND_MODULES = (
+    "dataset_conversion.command",
+    "nnunet_clip.text.command",
+    "nnunet_clip.trainers_command",
+    "nnunet_clip.inference.command",
+    "nnunet_clip.evaluation.command",
+    "nnunet_clip.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnunet-clip", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue  # a command still being built
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.func(args)
+    except InputError as e:
+        print(f"nnunet-clip {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
