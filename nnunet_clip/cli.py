@@ -14,7 +14,7 @@ from nnunet_clip.errors import InputError
 COMMAND_MODULES = (
     "dataset_conversion.command",
     "nnunet_clip.text.command",
-    "nnunet_clip.trainers_command",
+    "nnunet_clip.plugin",
     "nnunet_clip.inference.command",
     "nnunet_clip.evaluation.command",
     "nnunet_clip.demo",

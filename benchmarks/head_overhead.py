@@ -1,0 +1,163 @@
+"""Training-step time and peak memory of nnUNetTrainerCLIP against nnU-Net's stock region trainer.
+
+Both trainers run on the same plans (nnU-Net's default 3d_fullres network, planned for 48×64×64
+patches, batch 2), the same 32-class region dataset and the same batch; each in its own process.
+Time: mean of timed ``train_step`` calls (forward + backward + optimizer) after warm-up. Memory:
+on GPU the peak of ``torch.cuda.max_memory_allocated`` during the steps; on CPU the peak resident
+set size during the steps minus the resident size before the first step.
+
+    python benchmarks/head_overhead.py [--device cpu|cuda] [--steps 5] [--out results.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATASET_ID = 993
+TRAINERS = ("nnUNetTrainer", "nnUNetTrainerCLIP")
+SHAPE = (48, 64, 64)
+
+
+def write_dataset(raw: Path) -> None:
+    """Five 48×64×64 cases with a blob of every class; half the cases annotate only 14 classes."""
+    import SimpleITK as sitk
+
+    from nnunet_clip.taxonomy import CLASS_NAMES, dataset_labels
+
+    folder = raw / f"Dataset{DATASET_ID}_HeadOverhead"
+    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (folder / "labelsTr").mkdir(exist_ok=True)
+    labels, order = dataset_labels()
+    rng = np.random.default_rng(0)
+    annotated = {}
+    for i in range(5):
+        image = rng.normal(0, 100, SHAPE).astype(np.int16)
+        label = np.zeros(SHAPE, np.uint8)
+        for value in range(1, len(CLASS_NAMES) + 1):
+            z, y, x = (rng.integers(4, s - 4) for s in SHAPE)
+            label[z - 3:z + 3, y - 3:y + 3, x - 3:x + 3] = value
+            image[label == value] += 30 * value
+        for array, path in ((image, folder / "imagesTr" / f"case_{i:03d}_0000.nii.gz"),
+                            (label, folder / "labelsTr" / f"case_{i:03d}.nii.gz")):
+            sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+        annotated[f"case_{i:03d}"] = list(CLASS_NAMES if i % 2 else CLASS_NAMES[:14])
+    (folder / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "CT"}, "labels": labels, "regions_class_order": order, "numTraining": 5,
+        "file_ending": ".nii.gz", "annotated_classes": annotated}))
+
+
+def prepare(root: Path) -> None:
+    """Raw dataset, nnU-Net plans and preprocessing, text embeddings (random CLIP weights)."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
+                                                                      preprocess)
+
+    from nnunet_clip.cli import main as nnunet_clip
+
+    write_dataset(root / "raw")
+    extract_fingerprints([DATASET_ID], num_processes=2)
+    plans = plan_experiments([DATASET_ID])
+    preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(2,))
+    nnunet_clip(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])
+    patch = json.loads(Path(root / "pre" / f"Dataset{DATASET_ID}_HeadOverhead" / f"{plans}.json").read_text()
+                       )["configurations"]["3d_fullres"]["patch_size"]
+    if list(patch) != list(SHAPE):
+        raise RuntimeError(f"nnU-Net planned patch {patch}, not {SHAPE}")
+
+
+def fixed_batch(trainer) -> dict:
+    """One batch of two cases through nnU-Net's validation transforms (regions, deep supervision)."""
+    import torch
+
+    dataset_tr, _ = trainer.get_tr_and_val_datasets()
+    keys = sorted(dataset_tr.identifiers)[:2]
+    transform = trainer.get_validation_transforms(trainer._get_deep_supervision_scales(),
+                                                  regions=trainer.label_manager.foreground_regions)
+    samples = []
+    for k in keys:
+        data, seg, _, _ = dataset_tr.load_case(k)
+        crop = tuple(slice(0, s) for s in SHAPE)
+        samples.append(transform(image=torch.from_numpy(np.asarray(data)[(slice(None), *crop)]).float(),
+                                 segmentation=torch.from_numpy(np.asarray(seg)[(slice(None), *crop)]).short()))
+    return {"data": torch.stack([s["image"] for s in samples]),
+            "target": [torch.stack([s["segmentation"][i] for s in samples]) for i in range(len(samples[0]["segmentation"]))],
+            "keys": keys}
+
+
+def measure(trainer_name: str, device: str, steps: int) -> dict:
+    """Run in a fresh process: time and peak memory of ``steps`` training steps."""
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    from nnunet_clip.plugin import use_plugin_trainers
+
+    use_plugin_trainers()
+    torch.manual_seed(0)
+    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 0, trainer_name, device=torch.device(device))
+    trainer.initialize()
+    batch = fixed_batch(trainer)
+    trainer.network.train()
+    for _ in range(2):
+        trainer.train_step(batch)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = _current_rss_mb()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step(batch)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before)
+    return {"trainer": trainer_name, "device": device, "step_s": float(np.mean(times)),
+            "step_s_std": float(np.std(times)), "peak_memory_mb": float(peak),
+            "parameters": sum(p.numel() for p in trainer.network.parameters())}
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(args.worker, args.device, args.steps)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "pre"),
+               "nnUNet_results": str(root / "res")}
+        os.environ.update(env)
+        prepare(root)
+        results = []
+        for name in TRAINERS:
+            out = subprocess.run([sys.executable, __file__, "--worker", name, "--device", args.device,
+                                  "--steps", str(args.steps)], env=env, check=True, stdout=subprocess.PIPE, text=True)
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    stock, clip = results
+    summary = {"results": results, "time_ratio": clip["step_s"] / stock["step_s"],
+               "memory_ratio": clip["peak_memory_mb"] / stock["peak_memory_mb"]}
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

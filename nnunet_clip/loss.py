@@ -1,0 +1,54 @@
+"""nnU-Net's Dice + BCE for regions, counting only the annotated (case, class) pairs.
+
+With ``annotated`` all ones this is exactly nnU-Net's ``DC_and_BCE_loss`` with
+``MemoryEfficientSoftDiceLoss`` (``do_bg=True``, ``smooth=1e-5``): BCE averaged over all
+voxels and classes, soft Dice per (case, class) or, with ``batch_dice``, per class over the
+batch (and, under DDP, over all ranks, as nnU-Net does it). A masked (case, class) enters neither
+term: it contributes exactly zero loss and zero gradient. Deep supervision is nnU-Net's
+``DeepSupervisionWrapper`` around this loss.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from nnunetv2.utilities.ddp_allgather import AllGatherGrad
+
+
+def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """Sum of (B, K) statistics over the batches of all DDP ranks, keeping gradients (nnU-Net's way)."""
+    return AllGatherGrad.apply(t).sum(0)
+
+
+class PartialLabelDiceBCELoss(nn.Module):
+    """Dice + BCE on sigmoid logits (B, K, *S) against region targets (B, K, *S), masked by (B, K)."""
+
+    def __init__(self, batch_dice: bool, ddp: bool = False, smooth: float = 1e-5,
+                 weight_ce: float = 1.0, weight_dice: float = 1.0):
+        super().__init__()
+        self.batch_dice = batch_dice
+        self.ddp = ddp
+        self.smooth = smooth
+        self.weight_ce = weight_ce
+        self.weight_dice = weight_dice
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, annotated: torch.Tensor) -> torch.Tensor:
+        annotated = annotated.to(device=logits.device, dtype=torch.float32)
+        target = target.to(torch.float32)
+        spatial = tuple(range(2, logits.ndim))
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)
+        ce_loss = (bce * annotated).sum() / annotated.sum().clamp_min(1)
+        return self.weight_ce * ce_loss + self.weight_dice * self._dice_loss(logits, target, annotated, spatial)
+
+    def _dice_loss(self, logits, target, annotated, spatial) -> torch.Tensor:
+        probabilities = torch.sigmoid(logits)
+        intersect = (probabilities * target).sum(spatial, dtype=torch.float32) * annotated
+        sum_pred = probabilities.sum(spatial, dtype=torch.float32) * annotated
+        sum_gt = target.sum(spatial, dtype=torch.float32) * annotated
+        weight = annotated
+        if self.batch_dice:
+            if self.ddp:
+                intersect, sum_pred, sum_gt, weight = map(_sum_over_ranks, (intersect, sum_pred, sum_gt, weight))
+            intersect, sum_pred, sum_gt = intersect.sum(0), sum_pred.sum(0), sum_gt.sum(0)
+            weight = (weight.sum(0) > 0).float()
+        dice = (2 * intersect + self.smooth) / (sum_gt + sum_pred + self.smooth).clamp_min(1e-8)
+        return -(dice * weight).sum() / weight.sum().clamp_min(1)

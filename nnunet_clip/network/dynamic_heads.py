@@ -1,0 +1,126 @@
+"""Per-class segmentation heads whose weights are generated per case (paper §3.2).
+
+Each class k of each case b has its own small 1×1×1 convolution stack (by default 8 → 8 → 8 → 1
+channels, ReLU between layers) whose weights and biases θ_bk come from the controller. All
+classes are evaluated at once with batched matrix products: the first layer of every class reads
+the same shared features, so it is a single (K·8 × 8) product per case; the later layers are
+block-diagonal and run as one batched product over (case, class).
+
+The hidden activations of all classes are K·8 channels at full resolution, several times the size
+of the network's own feature maps. ``DynamicHeadsFunction`` therefore never keeps them: the forward
+pass runs in chunks of voxels and stores only its inputs, and the backward pass recomputes each
+chunk's activations before using them.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+CHUNK_ELEMENTS = 2 ** 22
+"""Hidden-activation elements processed at once (per layer); bounds the extra memory of the heads."""
+
+
+def split_parameters(params: torch.Tensor, in_channels: int, channels: Sequence[int]):
+    """Split flat head parameters (B, K, P) into per-layer weights (B, K, out, in) and biases (B, K, out)."""
+    layers, offset = [], 0
+    for c_in, c_out in zip((in_channels, *channels[:-1]), channels):
+        w = params[..., offset:offset + c_out * c_in].unflatten(-1, (c_out, c_in))
+        offset += c_out * c_in
+        b = params[..., offset:offset + c_out]
+        offset += c_out
+        layers.append((w, b))
+    if offset != params.shape[-1]:
+        raise ValueError(f"expected {offset} head parameters per class, got {params.shape[-1]}")
+    return layers
+
+
+def _layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, first: bool) -> torch.Tensor:
+    """One 1×1×1 convolution of every (case, class). h: (B, C, n) shared or (B·K, C, n) per class."""
+    batch, classes, c_out, c_in = w.shape
+    rows = (batch, classes * c_out) if first else (batch * classes, c_out)  # shared input: one product per case
+    out = torch.bmm(w.reshape(*rows, c_in), h)
+    return out.add_(b.reshape(*rows, 1))
+
+
+def _forward_chunk(x: torch.Tensor, layers) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Hidden activations (after ReLU, (B·K, C, n)) and logits (B·K, 1, n) of a chunk x (B, C, n)."""
+    batch, classes, c_out, _ = layers[0][0].shape
+    hidden = [torch.relu_(_layer(x, *layers[0], first=True)).reshape(batch * classes, c_out, -1)]
+    for w, b in layers[1:-1]:
+        hidden.append(torch.relu_(_layer(hidden[-1], w, b, first=False)))
+    return hidden, _layer(hidden[-1], *layers[-1], first=False)
+
+
+def _chunk_size(batch: int, classes: int, width: int) -> int:
+    return max(1, CHUNK_ELEMENTS // (batch * classes * width))
+
+
+class DynamicHeadsFunction(torch.autograd.Function):
+    """logits (B, K, n) of per-class heads on shared features x (B, C, n); recomputes in backward."""
+
+    @staticmethod
+    def forward(ctx, x, params, in_channels: int, channels: tuple[int, ...]):
+        layers = split_parameters(params, in_channels, channels)
+        batch, classes = params.shape[:2]
+        n = x.shape[-1]
+        out = x.new_empty((batch, classes, n))
+        step = _chunk_size(batch, classes, max(channels))
+        for s in range(0, n, step):
+            out[..., s:s + step] = _forward_chunk(x[..., s:s + step], layers)[1].reshape(batch, classes, -1)
+        ctx.save_for_backward(x, params)
+        ctx.in_channels, ctx.channels = in_channels, channels
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, params = ctx.saved_tensors
+        layers = split_parameters(params, ctx.in_channels, ctx.channels)
+        batch, classes = params.shape[:2]
+        grad_layers = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in layers]
+        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        n = x.shape[-1]
+        step = _chunk_size(batch, classes, max(ctx.channels))
+        for s in range(0, n, step):
+            xs = x[..., s:s + step]
+            hidden, logits = _forward_chunk(xs, layers)
+            g = grad_out[..., s:s + step].reshape(batch * classes, 1, -1).to(logits.dtype)
+            for i in range(len(layers) - 1, 0, -1):  # per-class layers, top down
+                w, _ = layers[i]
+                gw, gb = grad_layers[i]
+                gw += torch.bmm(g, hidden[i - 1].transpose(1, 2)).reshape(gw.shape)
+                gb += g.sum(-1).reshape(gb.shape)
+                g = torch.bmm(w.reshape(batch * classes, *w.shape[-2:]).transpose(1, 2), g)
+                g = torch.ops.aten.threshold_backward(g, hidden[i - 1], 0)
+            w, _ = layers[0]
+            gw, gb = grad_layers[0]
+            g = g.reshape(batch, classes * w.shape[-2], -1)
+            gw += torch.bmm(g, xs.transpose(1, 2)).reshape(gw.shape)
+            gb += g.sum(-1).reshape(gb.shape)
+            if grad_x is not None:
+                grad_x[..., s:s + step] = torch.bmm(w.reshape(batch, -1, w.shape[-1]).transpose(1, 2), g)
+        grad_params = torch.cat([t.flatten(2) for pair in grad_layers for t in pair], dim=-1)
+        return grad_x, grad_params, None, None
+
+
+class DynamicHeads(nn.Module):
+    """Applies generated per-class heads to a feature map: (B, C, *S), (B, K, P) → logits (B, K, *S)."""
+
+    def __init__(self, in_channels: int = 8, channels: Sequence[int] = (8, 8, 1)):
+        super().__init__()
+        if channels[-1] != 1:
+            raise ValueError("the last head layer must have one output channel (one logit per class)")
+        self.in_channels = in_channels
+        self.channels = tuple(channels)
+
+    @property
+    def num_parameters(self) -> int:
+        """Generated parameters per class: weights and biases of every layer."""
+        return sum(c_out * (c_in + 1) for c_in, c_out in zip((self.in_channels, *self.channels[:-1]), self.channels))
+
+    def forward(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        spatial = features.shape[2:]
+        params = params.to(features.dtype)
+        logits = DynamicHeadsFunction.apply(features.flatten(2), params, self.in_channels, self.channels)
+        return logits.unflatten(2, spatial)

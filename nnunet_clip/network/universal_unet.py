@@ -1,0 +1,66 @@
+"""The Universal Model around an nnU-Net backbone.
+
+Any dynamic-network-architectures U-Net whose decoder is a ``UNetDecoder``/``UNetResDecoder``
+(PlainConvUNet, ResidualEncoderUNet, ResidualUNet: the default plans and the ResEnc presets)
+keeps its encoder and decoder. Each of the decoder's segmentation layers becomes a 1×1×1
+projection to the small shared feature map the dynamic heads read, so the decoder's own forward,
+its deep-supervision switch (``decoder.deep_supervision``, toggled by nnU-Net) and its output
+order are unchanged. On top: the controller and the per-class dynamic heads, one set of head
+parameters per deep-supervision output.
+
+The class embeddings are a buffer (checkpoints carry them); the class names travel in the
+state dict's extra state.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nnunet_clip.network.controller import HeadParameterController
+from nnunet_clip.network.dynamic_heads import DynamicHeads
+
+
+class UniversalUNet(nn.Module):
+    """CLIP-conditioned per-class sigmoid heads on an nnU-Net encoder-decoder."""
+
+    def __init__(self, backbone: nn.Module, class_names: Sequence[str], embedding_dim: int,
+                 head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256):
+        super().__init__()
+        self.encoder = backbone.encoder
+        self.decoder = backbone.decoder
+        conv_op = self.encoder.conv_op
+        self.decoder.seg_layers = nn.ModuleList(
+            conv_op(layer.in_channels, head_in_channels, 1, 1, 0, bias=True) for layer in self.decoder.seg_layers)
+        self.class_names = list(class_names)
+        self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
+        self.heads = DynamicHeads(head_in_channels, head_channels)
+        self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
+                                                  len(self.decoder.seg_layers), self.heads.num_parameters,
+                                                  controller_hidden)
+
+    def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None):
+        """Logits of every class (or of the given (K', D) embeddings), one map per deep-supervision level."""
+        skips = self.encoder(x)
+        features = self.decoder(skips)
+        image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
+        embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
+        params = self.controller(embeddings, image_features)
+        if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
+            return self.heads(features, params[:, :, 0])
+        return [self.heads(f, params[:, :, level]) for level, f in enumerate(features)]
+
+    def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
+        """Copy (K, D) embeddings, in the order of ``class_names``, into the buffer."""
+        if embeddings.shape != self.class_embeddings.shape:
+            raise ValueError(f"expected class embeddings of shape {tuple(self.class_embeddings.shape)}, "
+                             f"got {tuple(embeddings.shape)}")
+        self.class_embeddings.copy_(embeddings)
+
+    def get_extra_state(self) -> dict:
+        return {"class_names": self.class_names}
+
+    def set_extra_state(self, state: dict) -> None:
+        if state["class_names"] != self.class_names:
+            raise ValueError(f"checkpoint classes {state['class_names']} differ from the network's {self.class_names}")

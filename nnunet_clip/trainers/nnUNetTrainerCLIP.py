@@ -1,0 +1,136 @@
+"""nnUNetTrainerCLIP: the CLIP-Driven Universal Model inside nnU-Net's training loop.
+
+nnU-Net imports the modules of this folder as top-level modules (``nnUNet_extTrainer``), so they
+use absolute imports only.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from contextlib import contextmanager
+from os.path import isfile, join
+
+import torch
+from torch import autocast
+from torch._dynamo import OptimizedModule
+
+from nnunetv2.paths import nnUNet_raw
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.loss.dice import get_tp_fp_fn_tn
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.helpers import dummy_context
+
+from nnunet_clip.errors import InputError
+from nnunet_clip.loss import PartialLabelDiceBCELoss
+from nnunet_clip.network.build import PLANS_KEY, build_universal_network, universal_model_plans
+from nnunet_clip.partial_labels import AnnotatedClasses
+from nnunet_clip.taxonomy import region_class_names
+from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
+
+
+class nnUNetTrainerCLIP(nnUNetTrainer):
+    """Text-conditioned per-class sigmoid heads; the loss counts only the classes a case annotates."""
+
+    schedule_epochs: int | None = None
+    """Number of epochs of a short-schedule variant (None: nnU-Net's 1000)."""
+    mask_unannotated_classes: bool = True
+    """False: every class is supervised in every case, unannotated ones as background (ablation)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.schedule_epochs is not None:
+            self.num_epochs = self.schedule_epochs
+        if not self.label_manager.has_regions or self.label_manager.has_ignore_label:
+            raise InputError("dataset.json: nnUNetTrainerCLIP needs region labels (class name → list of label "
+                             "values, with regions_class_order) and no ignore label; the nnunet-clip converters "
+                             "write such datasets")
+        self.class_names = region_class_names(dataset_json["labels"])
+        self.annotations = AnnotatedClasses(dataset_json, self.class_names,
+                                            join(self.preprocessed_dataset_folder_base, "dataset.json"))
+        self.class_embeddings, text_encoder = self.load_class_embeddings()
+        self.plans_manager.plans[PLANS_KEY] = universal_model_plans(
+            self.class_names, self.class_embeddings.shape[1], text_encoder)
+
+    def load_class_embeddings(self) -> tuple[torch.Tensor, dict | None]:
+        """(K, D) embeddings of the classes in output order, and the text encoder that made them."""
+        path = join(self.preprocessed_dataset_folder_base, EMBEDDING_FILE)
+        if not isfile(path):
+            raw = join(nnUNet_raw.get(), self.plans_manager.dataset_name, EMBEDDING_FILE) if nnUNet_raw.is_set() else None
+            if raw is None or not isfile(raw):
+                raise InputError(f"{path}: no text embeddings; run `nnunet-clip embed -d "
+                                 f"{self.plans_manager.dataset_name}` first")
+            shutil.copyfile(raw, path)
+        stored = TextEmbeddings.load(path)
+        return stored.for_classes(self.class_names, path), vars(stored.encoder)
+
+    @staticmethod
+    def build_network_architecture(plans_manager, configuration_manager, num_input_channels: int,
+                                   num_output_channels: int, enable_deep_supervision: bool = True):
+        return build_universal_network(plans_manager, configuration_manager, num_input_channels,
+                                       num_output_channels, enable_deep_supervision)
+
+    def _unwrapped_network(self):
+        network = self.network.module if self.is_ddp else self.network
+        return network._orig_mod if isinstance(network, OptimizedModule) else network
+
+    def initialize(self):
+        super().initialize()
+        self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
+
+    def _do_i_compile(self):
+        """torch.compile is untested with the heads' custom autograd function: opt-in with nnUNet_compile=1."""
+        return "nnUNet_compile" in os.environ and super()._do_i_compile()
+
+    def _build_loss(self):
+        loss = super()._build_loss()
+        partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp)
+        if isinstance(loss, DeepSupervisionWrapper):
+            loss.loss = partial
+            return loss
+        return partial
+
+    def get_tr_and_val_datasets(self):
+        dataset_tr, dataset_val = super().get_tr_and_val_datasets()
+        self.annotations.check_cases([*dataset_tr.identifiers, *dataset_val.identifiers])
+        return dataset_tr, dataset_val
+
+    def loss_mask(self, keys) -> torch.Tensor:
+        """(B, K) mask of the (case, class) pairs the loss counts."""
+        annotated = self.annotations.mask(keys)
+        return annotated if self.mask_unannotated_classes else torch.ones_like(annotated)
+
+    def _masked_loss(self, loss, mask: torch.Tensor, output, target):
+        if isinstance(output, (list, tuple)):
+            return loss(output, target, [mask] * len(output))
+        return loss(output, target, mask)
+
+    @contextmanager
+    def _loss_for_cases(self, keys):
+        loss = self.loss
+        self.loss = functools.partial(self._masked_loss, loss, self.loss_mask(keys).to(self.device))
+        try:
+            yield
+        finally:
+            self.loss = loss
+
+    def train_step(self, batch: dict) -> dict:
+        with self._loss_for_cases(batch["keys"]):
+            return super().train_step(batch)
+
+    def validation_step(self, batch: dict) -> dict:
+        """Loss as in training; pseudo Dice counts only the classes each case annotates."""
+        data = batch["data"].to(self.device, non_blocking=True)
+        target = batch["target"]
+        target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
+            else target.to(self.device, non_blocking=True)
+        with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
+            output = self.network(data)
+            loss = self._masked_loss(self.loss, self.loss_mask(batch["keys"]).to(self.device), output, target)
+        if self.enable_deep_supervision:
+            output, target = output[0], target[0]
+        annotated = self.annotations.mask(batch["keys"]).to(self.device)
+        tp, fp, fn, _ = get_tp_fp_fn_tn((output > 0).float(), target, axes=tuple(range(2, output.ndim)))
+        tp, fp, fn = ((t * annotated).sum(0).detach().cpu().numpy() for t in (tp, fp, fn))
+        return {"loss": loss.detach().cpu().numpy(), "tp_hard": tp, "fp_hard": fp, "fn_hard": fn}
