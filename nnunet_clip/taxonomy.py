@@ -99,8 +99,6 @@ _ALIASES: dict[str, str] = {
     "head of femur right": "right head of femur",
     "left femoral head": "left head of femur",
     "right femoral head": "right head of femur",
-    "femur left": "left head of femur",
-    "femur right": "right head of femur",
     "oesophagus": "esophagus",
     "small bowel": "intestine",
     "small intestine": "intestine",

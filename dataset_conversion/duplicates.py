@@ -1,0 +1,109 @@
+"""Recognising one CT scan stored twice, from voxel content alone.
+
+Headers are not trusted: LiTS 28-47 carry identity affines while 3D-IRCADb has the true
+geometry, and the same scan comes as NIfTI int16, float32 or DICOM. A *fingerprint* is the sorted
+array shape and a coarse histogram of the HU values, both unchanged by any axis permutation, flip,
+header or dtype. Cases with a close fingerprint are then compared voxel by voxel under every
+permutation and flip of the axes that fits the shape: the scans are one when at most
+``MAX_DIFFERENT`` of the voxels differ by more than 1 HU (values clipped to ``HU_RANGE``).
+"""
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Iterable
+
+import numpy as np
+
+from dataset_conversion.labels import ATOM_CLASSES, ATOM_VALUE, resolve
+
+HU_RANGE = (-1024, 3071)
+BINS = np.array([-1024, -900, -700, -500, -300, -150, -75, -25, 0, 25, 50, 75, 100, 150, 250, 400,
+                 700, 1000, 1500, 3072])
+HISTOGRAM_TOLERANCE = 0.02
+MAX_DIFFERENT = 1e-3
+MAX_DIFFERENT_SAMPLE = 1e-2
+
+Transform = tuple[tuple[int, ...], tuple[int, ...]]
+"""(axis permutation, flipped axes) taking a new array onto an existing case's array."""
+
+
+def _clipped(array: np.ndarray) -> np.ndarray:
+    return np.clip(array, *HU_RANGE).astype(np.int16)
+
+
+def fingerprint(array: np.ndarray) -> str:
+    """``"<sorted shape>:<histogram>"``, the histogram as thousandths in hexadecimal."""
+    counts, _ = np.histogram(_clipped(array), bins=BINS)
+    shares = np.rint(1000 * counts / max(array.size, 1)).astype(int)
+    return "x".join(map(str, sorted(array.shape))) + ":" + "".join(f"{s:03x}" for s in shares)
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two fingerprints may belong to one scan."""
+    shape_a, hist_a = a.split(":")
+    shape_b, hist_b = b.split(":")
+    if shape_a != shape_b or len(hist_a) != len(hist_b):
+        return False
+    ha = np.array([int(hist_a[i:i + 3], 16) for i in range(0, len(hist_a), 3)])
+    hb = np.array([int(hist_b[i:i + 3], 16) for i in range(0, len(hist_b), 3)])
+    return np.abs(ha - hb).sum() <= 1000 * HISTOGRAM_TOLERANCE
+
+
+def apply(array: np.ndarray, transform: Transform) -> np.ndarray:
+    """``array`` with its axes permuted, then flipped."""
+    permutation, flips = transform
+    out = np.transpose(array, permutation)
+    return np.flip(out, flips) if flips else out
+
+
+def _same(a: np.ndarray, b: np.ndarray, limit: float) -> bool:
+    different = np.count_nonzero(np.abs(a.astype(np.int32) - b) > 1)
+    return different <= limit * a.size
+
+
+def alignment(new: np.ndarray, existing: np.ndarray) -> Transform | None:
+    """The axis permutation and flips that make ``new`` the same scan as ``existing``, if any."""
+    new, existing = _clipped(new), _clipped(existing)
+    step = tuple(max(1, s // 16) for s in existing.shape)
+    coarse = existing[::step[0], ::step[1], ::step[2]]
+    for permutation in itertools.permutations(range(3)):
+        if tuple(new.shape[p] for p in permutation) != existing.shape:
+            continue
+        for n_flips in range(4):
+            for flips in itertools.combinations(range(3), n_flips):
+                candidate = apply(new, (permutation, flips))
+                if (_same(candidate[::step[0], ::step[1], ::step[2]], coarse, MAX_DIFFERENT_SAMPLE)
+                        and _same(candidate, existing, MAX_DIFFERENT)):
+                    return permutation, flips
+    return None
+
+
+def merge_atoms(a: np.ndarray, b: np.ndarray, annotated_a: Iterable[str],
+                annotated_b: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """One label of two copies of a scan (atom values, same array space).
+
+    ``a`` (the case already in the dataset) keeps its classes; ``b`` adds the classes that only it
+    annotates wherever they form an atom with ``a``'s. Returns the merged atoms and, per class,
+    the voxels where the copies disagree (a class both annotate) or where ``b``'s class had to be
+    dropped (it cannot share the voxel with ``a``'s class).
+    """
+    n = len(ATOM_CLASSES)
+    pairs = a.astype(np.uint16) * n + b
+    counts = np.bincount(pairs.ravel(), minlength=n * n)
+    shared = set(annotated_a) & set(annotated_b)
+    only_b = set(annotated_b) - set(annotated_a)
+    lut = np.zeros(n * n, np.uint8)
+    conflicts: Counter[str] = Counter()
+    for pair in np.flatnonzero(counts):
+        in_a, in_b = ATOM_CLASSES[pair // n], ATOM_CLASSES[pair % n]
+        for c in shared:
+            if (c in in_a) != (c in in_b):
+                conflicts[c] += int(counts[pair])
+        added = sorted(c for c in in_b if c in only_b)
+        kept = resolve([*in_a, *added])
+        for c in added:
+            if c not in kept:
+                conflicts[c] += int(counts[pair])
+        lut[pair] = ATOM_VALUE[frozenset(kept)]
+    return lut[pairs], dict(conflicts)
