@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name != name:
+            if not name.startswith(e.name):
                 raise
             continue  # a command still being built
         module.register(subparsers)

@@ -24,7 +24,7 @@ os.environ.update({
     "nnUNet_results": str(NNUNET_ROOT / "results"),
     "nnUNet_extTrainer": str(TRAINER_DIR),
     "nnUNet_def_n_proc": "1",   # 2 cores: nnU-Net's default worker pools only add overhead
-    "nnUNet_n_proc_DA": "0",
+    "nnUNet_n_proc_DA": "1",
     "HF_HUB_OFFLINE": "1",      # no internet: fail fast instead of retrying downloads
 })
 

@@ -22,17 +22,23 @@ CHUNK_ELEMENTS = 2 ** 22
 """Hidden-activation elements processed at once (per layer); bounds the extra memory of the heads."""
 
 
+def head_parameter_count(in_channels: int, channels: Sequence[int]) -> int:
+    """Weights and biases of one class's head."""
+    return sum(c_out * (c_in + 1) for c_in, c_out in zip((in_channels, *channels[:-1]), channels))
+
+
 def split_parameters(params: torch.Tensor, in_channels: int, channels: Sequence[int]):
     """Split flat head parameters (B, K, P) into per-layer weights (B, K, out, in) and biases (B, K, out)."""
+    shapes = list(zip(channels, (in_channels, *channels[:-1])))
+    expected = head_parameter_count(in_channels, channels)
+    if params.shape[-1] != expected:
+        raise ValueError(f"expected {expected} head parameters per class, got {params.shape[-1]}")
     layers, offset = [], 0
-    for c_in, c_out in zip((in_channels, *channels[:-1]), channels):
+    for c_out, c_in in shapes:
         w = params[..., offset:offset + c_out * c_in].unflatten(-1, (c_out, c_in))
         offset += c_out * c_in
-        b = params[..., offset:offset + c_out]
+        layers.append((w, params[..., offset:offset + c_out]))
         offset += c_out
-        layers.append((w, b))
-    if offset != params.shape[-1]:
-        raise ValueError(f"expected {offset} head parameters per class, got {params.shape[-1]}")
     return layers
 
 
@@ -117,7 +123,7 @@ class DynamicHeads(nn.Module):
     @property
     def num_parameters(self) -> int:
         """Generated parameters per class: weights and biases of every layer."""
-        return sum(c_out * (c_in + 1) for c_in, c_out in zip((self.in_channels, *self.channels[:-1]), self.channels))
+        return head_parameter_count(self.in_channels, self.channels)
 
     def forward(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         spatial = features.shape[2:]

@@ -1,0 +1,58 @@
+"""The batched dynamic heads against explicit per-class 1×1×1 convolutions."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nnunet_clip.network import dynamic_heads
+from nnunet_clip.network.dynamic_heads import DynamicHeads, split_parameters
+
+
+def explicit_heads(features: torch.Tensor, params: torch.Tensor, heads: DynamicHeads) -> torch.Tensor:
+    """One conv3d stack per (case, class), as the paper describes the heads."""
+    layers = split_parameters(params, heads.in_channels, heads.channels)
+    out = torch.empty(params.shape[0], params.shape[1], *features.shape[2:], dtype=features.dtype)
+    for b in range(params.shape[0]):
+        for k in range(params.shape[1]):
+            h = features[b:b + 1]
+            for i, (w, bias) in enumerate(layers):
+                h = F.conv3d(h, w[b, k][..., None, None, None], bias[b, k])
+                if i < len(layers) - 1:
+                    h = torch.relu(h)
+            out[b, k] = h[0, 0]
+    return out
+
+
+@pytest.mark.parametrize("chunk_elements", [dynamic_heads.CHUNK_ELEMENTS, 1000])
+def test_batched_heads_equal_explicit_convolutions_with_gradients(monkeypatch, chunk_elements):
+    monkeypatch.setattr(dynamic_heads, "CHUNK_ELEMENTS", chunk_elements)  # 1000: many chunks, a ragged last one
+    heads = DynamicHeads(8, (8, 8, 1))
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(2, 8, 5, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    params = torch.randn(2, 3, heads.num_parameters, generator=g, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 3, 5, 6, 7, generator=g, dtype=torch.float64)
+
+    batched = heads(features, params)
+    grad_features, grad_params = torch.autograd.grad((batched * upstream).sum(), (features, params))
+    expected = explicit_heads(features, params, heads)
+    expected_features, expected_params = torch.autograd.grad((expected * upstream).sum(), (features, params))
+
+    assert batched.shape == (2, 3, 5, 6, 7)
+    torch.testing.assert_close(batched, expected)
+    torch.testing.assert_close(grad_features, expected_features)
+    torch.testing.assert_close(grad_params, expected_params)
+
+
+def test_heads_pass_gradcheck():
+    heads = DynamicHeads(3, (4, 1))
+    features = torch.randn(1, 3, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    params = torch.randn(1, 2, heads.num_parameters, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda f, p: heads(f, p), (features, params))
+
+
+def test_parameter_count_is_that_of_the_paper_heads():
+    # 8→8: 64 + 8, 8→8: 64 + 8, 8→1: 8 + 1
+    assert DynamicHeads(8, (8, 8, 1)).num_parameters == 153
+    with pytest.raises(ValueError, match="expected 153 head parameters"):
+        split_parameters(torch.zeros(1, 1, 150), 8, (8, 8, 1))

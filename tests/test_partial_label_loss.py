@@ -1,0 +1,56 @@
+"""The partial-label Dice + BCE loss: nnU-Net's loss where everything is annotated, zero where not."""
+from __future__ import annotations
+
+import pytest
+import torch
+from nnunetv2.training.loss.compound_losses import DC_and_BCE_loss
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+
+from nnunet_clip.loss import PartialLabelDiceBCELoss
+
+
+def logits_and_target(seed: int = 0, shape=(3, 4, 6, 5, 7)):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(*shape, generator=g, requires_grad=True)
+    target = (torch.rand(*shape, generator=g) > 0.7).float()
+    return logits, target
+
+
+@pytest.mark.parametrize("batch_dice", [False, True])
+def test_equals_nnunet_region_loss_when_every_class_is_annotated(batch_dice):
+    logits, target = logits_and_target()
+    nnunet = DC_and_BCE_loss({}, {"batch_dice": batch_dice, "do_bg": True, "smooth": 1e-5, "ddp": False},
+                             use_ignore_label=False, dice_class=MemoryEfficientSoftDiceLoss)
+    ours = PartialLabelDiceBCELoss(batch_dice=batch_dice)
+    torch.testing.assert_close(ours(logits, target, torch.ones(3, 4)), nnunet(logits, target))
+
+
+@pytest.mark.parametrize("batch_dice", [False, True])
+def test_masked_case_class_pairs_get_exactly_zero_gradient(batch_dice):
+    logits, target = logits_and_target(1)
+    annotated = torch.tensor([[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 1, 0]], dtype=torch.float32)
+    PartialLabelDiceBCELoss(batch_dice=batch_dice)(logits, target, annotated).backward()
+    per_pair = logits.grad.abs().flatten(2).sum(-1)
+    assert torch.all(per_pair[annotated == 0] == 0)
+    assert torch.all(per_pair[annotated == 1] > 0)
+
+
+def test_masked_pairs_do_not_change_the_loss_value():
+    logits, target = logits_and_target(2)
+    annotated = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.float32)
+    loss = PartialLabelDiceBCELoss(batch_dice=False)
+    scrambled = target.clone()
+    scrambled[annotated == 0] = 1 - scrambled[annotated == 0]  # what an unannotated class's file shows is irrelevant
+    assert loss(logits, target, annotated).item() == pytest.approx(loss(logits, scrambled, annotated).item())
+    unmasked = loss(logits, target, torch.ones_like(annotated)).item()
+    assert loss(logits, target, annotated).item() != pytest.approx(unmasked)
+
+
+def test_deep_supervision_wrapper_applies_the_mask_at_every_level():
+    levels = [logits_and_target(3, (2, 3, 8, 8, 8)), logits_and_target(4, (2, 3, 4, 4, 4))]
+    annotated = torch.tensor([[1, 0, 1], [0, 1, 1]], dtype=torch.float32)
+    wrapped = DeepSupervisionWrapper(PartialLabelDiceBCELoss(batch_dice=True), [1.0, 0.5])
+    wrapped([l for l, _ in levels], [t for _, t in levels], [annotated] * 2).backward()
+    for logits, _ in levels:
+        assert torch.all(logits.grad.abs().flatten(2).sum(-1)[annotated == 0] == 0)

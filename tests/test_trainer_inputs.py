@@ -1,0 +1,79 @@
+"""What the trainer and `nnunet-clip embed` say about bad or missing inputs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import NNUNET_ROOT
+from nnunet_clip.cli import main as nnunet_clip
+from nnunet_clip.errors import InputError
+from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
+from nnunet_clip.trainers.nnUNetTrainerCLIP_ablations import nnUNetTrainerCLIPUnmasked, nnUNetTrainerOneHot
+
+
+def make_trainer(preprocessed, trainer_class=nnUNetTrainerCLIP, dataset_json=None):
+    plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False}
+    dataset_json = dataset_json or json.loads((preprocessed / "dataset.json").read_text())
+    return trainer_class(plans, "3d_fullres", 0, dataset_json, device=torch.device("cpu"))
+
+
+def test_a_case_missing_from_annotated_classes_is_an_error_naming_it(tiny_preprocessed):
+    dataset_json = json.loads((tiny_preprocessed / "dataset.json").read_text())
+    del dataset_json["annotated_classes"]["liversrc_002"]
+    trainer = make_trainer(tiny_preprocessed, dataset_json=dataset_json)
+    with pytest.raises(InputError, match="case 'liversrc_002' is missing from 'annotated_classes'"):
+        trainer.get_tr_and_val_datasets()
+
+
+def test_loss_masks_of_the_trainer_and_its_ablations(tiny_preprocessed):
+    keys = ["liversrc_000", "abdsrc_001"]
+    clip = make_trainer(tiny_preprocessed)
+    assert clip.class_names == ["spleen", "right kidney", "left kidney", "liver", "liver tumor"]
+    assert clip.loss_mask(keys).tolist() == [[0, 0, 0, 1, 1], [1, 1, 1, 1, 0]]
+    assert make_trainer(tiny_preprocessed, nnUNetTrainerCLIPUnmasked).loss_mask(keys).tolist() == [[1] * 5] * 2
+    one_hot = make_trainer(tiny_preprocessed, nnUNetTrainerOneHot)
+    assert torch.equal(one_hot.class_embeddings, torch.eye(5))
+    assert one_hot.plans_manager.plans["universal_model"]["text_encoder"] is None
+
+
+def test_training_without_embeddings_says_which_command_makes_them(tiny_preprocessed):
+    copy = tiny_preprocessed.parent / "Dataset990_NoEmbeddings"  # preprocessed only: no raw data, no embeddings
+    copy.mkdir()
+    plans = json.loads((tiny_preprocessed / "nnUNetPlans.json").read_text())
+    plans["dataset_name"] = copy.name
+    (copy / "nnUNetPlans.json").write_text(json.dumps(plans))
+    (copy / "dataset.json").write_text((tiny_preprocessed / "dataset.json").read_text())
+    with pytest.raises(InputError, match="no text embeddings; run `nnunet-clip embed -d Dataset990_NoEmbeddings"):
+        make_trainer(copy)
+
+
+@pytest.fixture
+def raw_only_dataset() -> str:
+    """A raw dataset of its own, so that re-embedding does not touch the trained model's dataset."""
+    from tiny_dataset import write_tiny_dataset
+
+    write_tiny_dataset(NNUNET_ROOT / "raw", 992, cases_per_source=1)
+    return "992"
+
+
+def test_embed_reports_unavailable_weights_in_one_line(raw_only_dataset, capsys):
+    status = nnunet_clip(["embed", "-d", raw_only_dataset, "--pretrained", "openai"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert len(error.strip().splitlines()) == 1
+    assert "Hugging Face hub" in error and "--pretrained /path/to/" in error
+
+
+def test_embed_writes_embeddings_for_training_and_the_similarity_png(raw_only_dataset, tmp_path):
+    plot = tmp_path / "similarity.png"
+    assert nnunet_clip(["embed", "-d", raw_only_dataset, "--pretrained", "none", "--template", "photo",
+                        "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    raw = torch.load(NNUNET_ROOT / "raw/Dataset992_Tiny/text_embeddings.pt", weights_only=True)
+    stored = torch.load(NNUNET_ROOT / "preprocessed/Dataset992_Tiny/text_embeddings.pt", weights_only=True)
+    assert torch.equal(raw["embeddings"], stored["embeddings"])
+    assert stored["class_names"] == ["spleen", "right kidney", "left kidney", "liver", "liver tumor"]
+    assert stored["encoder"]["template"] == "A photo of a {}"
+    assert stored["embeddings"].shape == (5, 512)

@@ -1,0 +1,82 @@
+"""The Universal Model on nnU-Net plans backbones: output shapes, class subsets, what checkpoints carry."""
+from __future__ import annotations
+
+import pytest
+import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
+
+from nnunet_clip.network.build import build_universal_network, universal_model_plans
+
+CLASSES = ["spleen", "liver", "liver tumor"]
+COMMON = {
+    "n_stages": 4, "features_per_stage": [4, 8, 16, 16], "conv_op": "torch.nn.modules.conv.Conv3d",
+    "kernel_sizes": [[1, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]],
+    "strides": [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2]],
+    "n_conv_per_stage_decoder": [1, 1, 1], "conv_bias": True,
+    "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d", "norm_op_kwargs": {"eps": 1e-5, "affine": True},
+    "dropout_op": None, "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU",
+    "nonlin_kwargs": {"inplace": True},
+}
+ARCHITECTURES = {  # as nnU-Net's default planner and nnUNetPlannerResEncM write them
+    "PlainConvUNet": ("dynamic_network_architectures.architectures.unet.PlainConvUNet",
+                      {**COMMON, "n_conv_per_stage": [2, 2, 2, 2]}),
+    "ResidualEncoderUNet": ("dynamic_network_architectures.architectures.unet.ResidualEncoderUNet",
+                            {**COMMON, "n_blocks_per_stage": [1, 2, 2, 2]}),
+}
+
+
+class Plans:
+    def __init__(self):
+        self.plans = {"universal_model": universal_model_plans(CLASSES, 6, None)}
+
+
+def configuration(architecture: str) -> ConfigurationManager:
+    network_class, kwargs = ARCHITECTURES[architecture]
+    return ConfigurationManager({
+        "architecture": {"network_class_name": network_class, "arch_kwargs": kwargs,
+                         "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]},
+        "patch_size": [8, 16, 16], "batch_size": 2, "spacing": [2.0, 1.0, 1.0], "batch_dice": True,
+    })
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_deep_supervision_outputs_have_nnunet_shapes(architecture):
+    config = configuration(architecture)
+    network = build_universal_network(Plans(), config, 1, len(CLASSES), enable_deep_supervision=True)
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    stock = get_network_from_plans(config.network_arch_class_name, config.network_arch_init_kwargs,
+                                   config.network_arch_init_kwargs_req_import, 1, len(CLASSES),
+                                   deep_supervision=True)
+    x = torch.randn(2, 1, 8, 16, 16)
+    outputs, expected = network(x), stock(x)
+    assert [o.shape for o in outputs] == [e.shape for e in expected]
+    assert [tuple(o.shape) for o in outputs] == [(2, 3, 8, 16, 16), (2, 3, 8, 8, 8), (2, 3, 4, 4, 4)]
+    network.decoder.deep_supervision = False  # what nnU-Net's set_deep_supervision_enabled toggles
+    assert network(x).shape == (2, 3, 8, 16, 16)
+
+
+def test_a_subset_of_embeddings_computes_only_those_classes_with_the_same_logits():
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=False).eval()
+    embeddings = torch.randn(len(CLASSES), 6)
+    network.set_class_embeddings(embeddings)
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        full, subset = network(x), network(x, embeddings[[2, 0]])
+    assert subset.shape[1] == 2
+    torch.testing.assert_close(subset, full[:, [2, 0]])
+
+
+def test_state_dict_carries_embeddings_and_class_names():
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
+    network.set_class_embeddings(torch.arange(18.0).reshape(3, 6))
+    state = network.state_dict()
+    assert torch.equal(state["class_embeddings"], torch.arange(18.0).reshape(3, 6))
+    assert state["_extra_state"] == {"class_names": CLASSES}
+    other = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
+    other.load_state_dict(state)
+    assert torch.equal(other.class_embeddings, state["class_embeddings"])
+    state["_extra_state"] = {"class_names": ["liver", "spleen", "liver tumor"]}
+    with pytest.raises(ValueError, match="checkpoint classes"):
+        other.load_state_dict(state)
