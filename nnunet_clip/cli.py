@@ -22,7 +22,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnunet-clip", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nnunet-clip", description="CLIP-Driven Universal Model on nnU-Net v2: what nnU-Net's own commands "
+                                        "(nnUNetv2_plan_and_preprocess, nnUNetv2_train, nnUNetv2_predict) do not cover.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -24,6 +24,17 @@ def test_training_writes_checkpoint_with_embeddings_and_class_names(trained_mode
     assert (fold / "validation" / "summary.json").is_file()  # nnU-Net's own final validation ran
 
 
+def test_final_validation_scores_only_annotated_classes(trained_model):
+    summary = json.loads((trained_model.model_folder / "fold_0/validation/summary_annotated.json").read_text())
+    splits = json.loads((trained_model.preprocessed_folder / "splits_final.json").read_text())
+    assert sorted(summary["cases"]) == sorted(splits[0]["val"])
+    for case, scores in summary["cases"].items():
+        source = "liversrc" if case.startswith("liversrc") else "abdsrc"
+        expected = {"liver", "liver tumor"} if source == "liversrc" else {"spleen", "liver", "right kidney",
+                                                                         "left kidney"}
+        assert set(scores) == expected
+
+
 def test_nnunet_predict_keeps_input_geometry(trained_model, tmp_path):
     source = next((trained_model.raw_folder / "imagesTr").glob("*_0000.nii.gz"))
     image = sitk.ReadImage(str(source))

@@ -118,7 +118,8 @@ def _evaluate_all(tasks: list[CaseTask], num_processes: int, progress: bool) -> 
 
 def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: dict | str | Path,
                      tolerances: Mapping[str, float] | None = None, min_tumor_ml: float = DEFAULT_MIN_TUMOR_ML,
-                     missing_as_empty: bool = False, num_processes: int = 1, progress: bool = True) -> dict:
+                     missing_as_empty: bool = False, num_processes: int = 1, progress: bool = True,
+                     cases: Iterable[str] | None = None) -> dict:
     """Score every reference case of ``ref_dir`` against its prediction in ``pred_dir``.
 
     ``dataset_json``: the dataset.json content or its path (``labels``, optional
@@ -126,6 +127,7 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: di
     annotating every class. ``tolerances``: class -> NSD tolerance in mm over the defaults.
     A reference case without prediction is an InputError, or with ``missing_as_empty`` scored
     as an empty prediction; a prediction without reference is ignored with a warning.
+    ``cases``: score only these reference cases (default: all of ``ref_dir``).
     """
     ref_dir, pred_dir = Path(ref_dir), Path(pred_dir)
     source = str(dataset_json) if isinstance(dataset_json, (str, Path)) else "dataset.json"
@@ -140,6 +142,8 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: di
     tolerance = {c: tolerance_mm(c, tolerances) for c in classes}
 
     refs, preds = label_files(ref_dir, file_ending), label_files(pred_dir, file_ending)
+    if cases is not None:
+        refs = {case: refs[case] for case in cases if case in refs}
     if not refs:
         raise InputError(f"{ref_dir}: no *{file_ending} label files")
     missing = [c for c in refs if c not in preds]

@@ -10,11 +10,13 @@ import os
 import shutil
 from contextlib import contextmanager
 from os.path import isfile, join
+from pathlib import Path
 
 import torch
 from torch import autocast
 from torch._dynamo import OptimizedModule
 
+from nnunetv2.configuration import default_num_processes
 from nnunetv2.paths import nnUNet_raw
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.loss.dice import get_tp_fp_fn_tn
@@ -22,6 +24,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
 from nnunet_clip.errors import InputError
+from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
+from nnunet_clip.evaluation.report import write_json
 from nnunet_clip.loss import PartialLabelDiceBCELoss
 from nnunet_clip.network.build import PLANS_KEY, build_universal_network, universal_model_plans
 from nnunet_clip.partial_labels import AnnotatedClasses
@@ -134,3 +138,26 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         tp, fp, fn, _ = get_tp_fp_fn_tn((output > 0).float(), target, axes=tuple(range(2, output.ndim)))
         tp, fp, fn = ((t * annotated).sum(0).detach().cpu().numpy() for t in (tp, fp, fn))
         return {"loss": loss.detach().cpu().numpy(), "tp_hard": tp, "fp_hard": fp, "fn_hard": fn}
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        """nnU-Net's validation, then a summary that scores only the classes each case annotates.
+
+        nnU-Net's ``validation/summary.json`` counts every class of every case, so a class a
+        case's source does not annotate shows as a miss there; ``summary_annotated.json`` leaves
+        those out (DSC and NSD per class, see ``nnunet-clip evaluate``).
+        """
+        super().perform_actual_validation(save_probabilities)
+        if self.local_rank == 0:
+            self.summarize_annotated_validation()
+
+    def summarize_annotated_validation(self) -> dict:
+        validation = Path(self.output_folder, "validation")
+        _, val_keys = self.do_split()
+        metrics = evaluate_folders(join(self.preprocessed_dataset_folder_base, "gt_segmentations"), validation,
+                                   self.dataset_json, num_processes=default_num_processes, progress=False,
+                                   cases=val_keys)
+        write_json(metrics, validation / "summary_annotated.json")
+        scores = ", ".join(f"{name} {s['dsc']['mean']:.4f}" for name, s in metrics["per_class"].items()
+                           if s["dsc"]["mean"] is not None)
+        self.print_to_log_file(f"Validation DSC over annotated classes only: {scores}")
+        return metrics
