@@ -1,0 +1,131 @@
+"""Segment CT scans with a trained nnunet-clip model: per-class masks, a label map, statistics, previews.
+
+See docs/prediction.md. A case that fails is reported and skipped; the exit status is 1 if any did.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+
+from nnunet_clip.errors import InputError
+
+THRESHOLD = 0.5
+"""A voxel belongs to a class where its (fold-averaged) sigmoid probability exceeds this."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="segment CT scans with a trained nnunet-clip model",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("-m", dest="model", required=True, help="trained model folder (the trainer's output folder "
+                   "holding fold_X/, plans.json and dataset.json)")
+    p.add_argument("-i", dest="input", required=True, help="a NIfTI file, a folder of them (any names) or a "
+                   "folder of DICOM series")
+    p.add_argument("-o", dest="output", required=True, help="output folder")
+    p.add_argument("-f", dest="folds", nargs="+", default=None, help="folds to ensemble (default: all trained)")
+    p.add_argument("--classes", nargs="+", metavar="NAME", help="classes to predict, by name (case-insensitive, "
+                   "aliases accepted; untrained names are predicted zero-shot); default: all trained classes")
+    p.add_argument("--probabilities", action="store_true", help="also write sigmoid probabilities (uint8, × 255)")
+    p.add_argument("--statistics", action="store_true", help="write statistics.json per case")
+    p.add_argument("--preview", action="store_true", help="write preview.png per case (axial and coronal overlay)")
+    p.add_argument("--no-postprocess", action="store_true", help="write the network's masks as they are")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
+    p.add_argument("--disable-tta", action="store_true", help="no mirroring (faster, slightly worse)")
+    p.add_argument("--step-size", type=float, default=0.5, help="sliding-window step as a fraction of the patch "
+                   "size (nnU-Net's -step_size; larger is faster, slightly worse)")
+    p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
+    p.set_defaults(func=run)
+
+
+def _device(name: str | None):
+    import torch
+
+    name = name or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device available")
+    if name == "cpu":  # as nnUNetv2_predict does
+        torch.set_num_threads(multiprocessing.cpu_count())
+    else:
+        torch.set_num_threads(1)
+    return torch.device(name)
+
+
+def load_predictor(args: argparse.Namespace):
+    """The predictor of the model folder, folds and device of ``args``, with the requested classes selected."""
+    from nnunet_clip.inference.classes import select_classes
+    from nnunet_clip.inference.predictor import UniversalPredictor
+
+    predictor = UniversalPredictor(tile_step_size=args.step_size, use_mirroring=not args.disable_tta,
+                                   device=_device(args.device), allow_tqdm=False)
+    folds = [f if f == "all" else int(f) for f in args.folds] if args.folds else None
+    predictor.initialize_from_trained_model_folder(args.model, folds, args.checkpoint)
+    predictor.select(select_classes(args.classes, predictor.model_classes, predictor.text_encoder,
+                                    with_helpers=not args.no_postprocess))
+    return predictor
+
+
+def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
+    """Read, predict, post-process and write one case."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from nnunet_clip.inference.geometry import Geometry, body_midline_x
+    from nnunet_clip.inference.outputs import file_name, label_map, map_labels, write_image, write_json
+    from nnunet_clip.inference.postprocessing import postprocess
+    from nnunet_clip.inference.statistics import case_statistics
+
+    image = case.read()
+    requested = predictor.selection.requested
+    folder = out / case.name
+    masks = {}
+    for name, probabilities in predictor.predict_image(image):
+        masks[name] = probabilities > THRESHOLD
+        if args.probabilities and name in requested:
+            scaled = np.rint(probabilities.astype(np.float32) * 255).astype(np.uint8)
+            write_image(scaled, image, folder / "probabilities" / file_name(name))
+    array = sitk.GetArrayViewFromImage(image)
+    geometry = Geometry.of(image)
+    if not args.no_postprocess:
+        masks = postprocess(masks, geometry, body_midline_x(array, geometry))
+    masks = {name: masks[name] for name in requested}
+    for name, mask in masks.items():
+        write_image(mask.view(np.uint8), image, folder / file_name(name))
+    if args.statistics:
+        write_json(case_statistics(masks, array, geometry), folder / "statistics.json")
+    if args.preview:
+        write_preview(image, masks, folder / "preview.png", case.name)
+    write_image(label_map(masks, map_labels(requested)), image, out / f"{case.name}.nii.gz")
+
+
+def write_preview(image, masks: dict, path: Path, title: str) -> None:
+    """Axial and coronal overlay, tumours drawn over their organs."""
+    from nnunet_clip.inference.outputs import atomic_path, paint_order
+    from nnunet_clip.visualization import save_overlay_png
+
+    with atomic_path(path) as tmp:
+        save_overlay_png(image, {name: masks[name] for name in paint_order(list(masks))}, tmp, title=title)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nnunet_clip.inference.inputs import find_cases
+    from nnunet_clip.inference.outputs import labels_json, write_json
+
+    cases = find_cases(args.input)
+    predictor = load_predictor(args)
+    out = Path(args.output)
+    write_json(labels_json(predictor.selection.requested), out / "labels.json")
+    failed = {}
+    for case in tqdm(cases, desc="predict", unit="case", file=sys.stderr):
+        try:
+            predict_case(predictor, case, out, args)
+        except Exception as e:  # one bad case must not stop the others
+            failed[case.name] = f"{type(e).__name__}: {e}".splitlines()[0]
+            tqdm.write(f"{case.name}: failed, skipped ({failed[case.name]})", file=sys.stderr)
+    print(f"predicted {len(cases) - len(failed)} of {len(cases)} case(s) into {out}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} failed: " + "; ".join(f"{n} ({m})" for n, m in failed.items()), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,134 @@
+"""nnU-Net's predictor running only the selected heads of the Universal Model.
+
+Sliding window, Gaussian weighting, mirroring and preprocessing are nnU-Net's own
+(``nnUNetPredictor``). What differs: the network computes only the selected classes (their
+embeddings go to ``UniversalUNet.forward``), fold ensembles average sigmoid probabilities rather
+than logits, and the probabilities come back on the input's grid one class at a time, through the
+plans' own resampling, so that a full-size CT with 32 classes never holds 32 full-size float maps.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from acvl_utils.cropping_and_padding.bounding_boxes import insert_crop_into_image
+from torch import nn
+from torch._dynamo import OptimizedModule
+
+from nnunetv2.configuration import default_num_processes
+from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+from nnunet_clip.errors import InputError
+from nnunet_clip.inference.classes import ClassSelection
+from nnunet_clip.network.build import PLANS_KEY
+from nnunet_clip.plugin import use_plugin_trainers
+
+
+class SelectedHeads(nn.Module):
+    """The Universal Model computing only some heads: trained ones by index, new ones from embeddings."""
+
+    def __init__(self, network: nn.Module, index: list[int], extra_embeddings: torch.Tensor | None):
+        super().__init__()
+        self.network = network
+        width = network.class_embeddings.shape[1]
+        self.register_buffer("index", torch.tensor(index, dtype=torch.long))
+        self.register_buffer("extra", torch.zeros(0, width) if extra_embeddings is None else extra_embeddings.float())
+
+    def forward(self, x: torch.Tensor):
+        trained = self.network.class_embeddings[self.index]
+        return self.network(x, torch.cat([trained, self.extra.to(trained.dtype)]))
+
+
+class SelectedLabels(LabelManager):
+    """One sigmoid output per selected class: what nnU-Net's sliding window sizes its output by."""
+
+    def __init__(self, names: list[str]):
+        super().__init__({"background": 0, **{n: i + 1 for i, n in enumerate(names)}}, None,
+                         inference_nonlin=torch.sigmoid)
+
+    @property
+    def num_segmentation_heads(self) -> int:
+        return len(self.foreground_labels)
+
+
+class UniversalPredictor(nnUNetPredictor):
+    """``nnUNetPredictor`` for nnunet-clip models: selected heads, sigmoid-averaged fold ensembles."""
+
+    def initialize_from_trained_model_folder(self, model_training_output_dir: str, use_folds,
+                                             checkpoint_name: str = "checkpoint_final.pth"):
+        for name in ("plans.json", "dataset.json"):
+            if not os.path.isfile(os.path.join(model_training_output_dir, name)):
+                raise InputError(f"{model_training_output_dir}: not an nnU-Net model folder (no {name})")
+        folds = use_folds or self.auto_detect_available_folds(model_training_output_dir, checkpoint_name)
+        missing = [f for f in folds if not os.path.isfile(
+            os.path.join(model_training_output_dir, f"fold_{f}", checkpoint_name))]
+        if not folds or missing:
+            raise InputError(f"{model_training_output_dir}: no {checkpoint_name} for fold(s) "
+                             f"{', '.join(map(str, missing)) or 'any'}")
+        use_plugin_trainers()
+        super().initialize_from_trained_model_folder(model_training_output_dir, folds, checkpoint_name)
+        spec = self.plans_manager.plans.get(PLANS_KEY)
+        if spec is None:
+            raise InputError(f"{model_training_output_dir}: not an nnunet-clip model (its plans have no "
+                             f"'{PLANS_KEY}' entry)")
+        self.folds = list(folds)
+        self.universal_network = self.network._orig_mod if isinstance(self.network, OptimizedModule) else self.network
+        self.model_classes: list[str] = list(spec["class_names"])
+        self.text_encoder: dict | None = spec["text_encoder"]
+        self.selection: ClassSelection | None = None
+
+    def select(self, selection: ClassSelection) -> None:
+        """Compute only ``selection.computed`` from now on, in that order."""
+        index = [self.model_classes.index(c) for c in selection.model_classes]
+        self.network = SelectedHeads(self.universal_network, index, selection.zero_shot_embeddings)
+        self.label_manager = SelectedLabels(selection.computed)
+        self.selection = selection
+
+    def preprocess(self, image: sitk.Image) -> tuple[torch.Tensor, dict]:
+        """nnU-Net's preprocessing of an image read as nnU-Net's SimpleITK reader reads it."""
+        data = sitk.GetArrayFromImage(image)[None].astype(np.float32)
+        properties = {"spacing": list(image.GetSpacing())[::-1]}
+        preprocessor = self.configuration_manager.preprocessor_class(verbose=self.verbose_preprocessing)
+        data, _, properties = preprocessor.run_case_npy(data, None, properties, self.plans_manager,
+                                                        self.configuration_manager, self.dataset_json)
+        return torch.from_numpy(data), properties
+
+    @torch.inference_mode()
+    def predict_probabilities(self, data: torch.Tensor) -> torch.Tensor:
+        """(K, ...) float16 sigmoid probabilities on the preprocessed grid, averaged over the folds.
+
+        Threads as in ``predict_logits_from_preprocessed_data``, which this replaces (it averages logits).
+        """
+        threads = torch.get_num_threads()
+        torch.set_num_threads(min(default_num_processes, threads))
+        total = None
+        for parameters in self.list_of_parameters:
+            self.universal_network.load_state_dict(parameters)
+            probabilities = torch.sigmoid_(self.predict_sliding_window_return_logits(data).to("cpu"))
+            total = probabilities if total is None else total.add_(probabilities)
+        torch.set_num_threads(threads)
+        return total.div_(len(self.list_of_parameters)) if len(self.list_of_parameters) > 1 else total
+
+    def to_input_grid(self, probabilities: torch.Tensor, properties: dict) -> np.ndarray:
+        """One class's probabilities resampled (plans' resampling), uncropped and transposed back to the input."""
+        spacing = [properties["spacing"][i] for i in self.plans_manager.transpose_forward]
+        shape = properties["shape_after_cropping_and_before_resampling"]
+        current = self.configuration_manager.spacing
+        current = current if len(current) == len(shape) else [spacing[0], *current]
+        resampled = self.configuration_manager.resampling_fn_probabilities(probabilities[None], shape, current,
+                                                                           spacing)[0]
+        full = np.zeros(properties["shape_before_cropping"], dtype=resampled.dtype)
+        full = insert_crop_into_image(full, resampled, properties["bbox_used_for_cropping"])
+        return full.transpose(self.plans_manager.transpose_backward)
+
+    def predict_image(self, image: sitk.Image) -> Iterator[tuple[str, np.ndarray]]:
+        """(class name, probabilities on the input's voxel grid) of every computed class, one at a time."""
+        data, properties = self.preprocess(image)
+        probabilities = self.predict_probabilities(data)
+        del data
+        for k, name in enumerate(self.selection.computed):
+            yield name, self.to_input_grid(probabilities[k], properties)

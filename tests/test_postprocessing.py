@@ -1,0 +1,91 @@
+"""Post-processing and statistics on constructed masks: islands, swapped sides, tumours outside organs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnunet_clip.inference.geometry import Geometry, body_midline_x
+from nnunet_clip.inference.postprocessing import correct_sides, postprocess
+from nnunet_clip.inference.statistics import case_statistics
+
+SHAPE = (20, 30, 40)  # z, y, x
+LPS = Geometry(spacing=(1.0, 1.0, 2.0), origin=(-20.0, -15.0, 0.0))
+RAS_X = Geometry(spacing=(1.0, 1.0, 2.0), origin=(20.0, -15.0, 0.0), direction=(-1, 0, 0, 0, 1, 0, 0, 0, 1))
+"""Array x runs to the patient's right: array column 5 is on the patient's left."""
+
+
+def box(z, y, x) -> np.ndarray:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[z[0]:z[1], y[0]:y[1], x[0]:x[1]] = True
+    return mask
+
+
+def test_spurious_island_removed_from_single_organ_and_tiny_tumour_dropped():
+    liver = box((2, 12), (5, 20), (2, 16))
+    island = box((15, 17), (25, 27), (30, 32))
+    tumour = box((4, 7), (8, 11), (5, 8))
+    speck = box((10, 11), (10, 11), (10, 11))  # 2 mm³: under the 10 mm³ tumour minimum
+    out = postprocess({"liver": liver | island, "liver tumor": tumour | speck}, LPS, midline_x=0.0)
+    assert np.array_equal(out["liver"], liver)
+    assert np.array_equal(out["liver tumor"], tumour)
+
+
+def test_multi_part_organ_keeps_large_pieces_only():
+    pieces = box((2, 6), (2, 12), (2, 10)) | box((10, 14), (2, 12), (20, 30))
+    speck = box((18, 19), (28, 29), (38, 39))
+    out = postprocess({"intestine": pieces | speck}, LPS, midline_x=0.0)
+    assert np.array_equal(out["intestine"], pieces)
+
+
+@pytest.mark.parametrize("geometry", [LPS, RAS_X], ids=["LPS", "x-flipped"])
+def test_swapped_kidneys_go_to_the_patients_side(geometry):
+    low_x, high_x = box((5, 12), (10, 20), (4, 10)), box((5, 12), (10, 20), (30, 36))
+    # world x of a column c: LPS -20 + 1 * c; flipped 20 - c. The midline is world x 0 in both.
+    patients_right, patients_left = (low_x, high_x) if geometry is LPS else (high_x, low_x)
+    right, left = correct_sides(patients_left, patients_right, geometry, midline_x=0.0)
+    assert np.array_equal(right, patients_right) and np.array_equal(left, patients_left)
+
+
+def test_one_component_on_the_wrong_side_moves_and_the_rest_stays():
+    right_kidney, left_kidney = box((5, 12), (10, 20), (4, 10)), box((5, 12), (10, 20), (30, 36))
+    out = postprocess({"right kidney": right_kidney | left_kidney, "left kidney": np.zeros(SHAPE, bool)},
+                      LPS, midline_x=0.0)
+    assert np.array_equal(out["right kidney"], right_kidney)
+    assert np.array_equal(out["left kidney"], left_kidney)
+
+
+def test_tumour_outside_its_organ_removed_touching_one_kept():
+    kidney = box((5, 12), (10, 20), (4, 10))
+    inside = box((7, 9), (12, 15), (5, 8))
+    touching = box((6, 9), (20, 23), (5, 8))   # starts at the row after the kidney ends
+    outside = box((14, 18), (22, 28), (25, 32))
+    masks = {"right kidney": kidney, "left kidney": np.zeros(SHAPE, bool), "kidney tumor": inside | touching | outside}
+    out = postprocess(masks, LPS, midline_x=0.0)
+    assert np.array_equal(out["kidney tumor"], inside | touching)
+
+
+def test_tumour_kept_when_its_host_was_not_computed():
+    tumour = box((7, 10), (12, 15), (5, 8))
+    assert np.array_equal(postprocess({"liver tumor": tumour}, LPS, 0.0)["liver tumor"], tumour)
+
+
+def test_statistics_volume_mean_hu_count_and_diameter():
+    image = np.full(SHAPE, -100, dtype=np.int16)
+    liver = box((2, 12), (5, 20), (2, 16))
+    image[liver] = 60
+    tumours = box((4, 7), (8, 11), (5, 8)) | box((2, 12), (25, 26), (30, 31))
+    stats = case_statistics({"liver": liver, "liver tumor": tumours}, image, LPS)
+    assert stats["liver"]["volume_ml"] == pytest.approx(10 * 15 * 14 * 2 / 1000)
+    assert stats["liver"]["mean_hu"] == 60.0
+    assert stats["liver tumor"]["count"] == 2
+    # the 10-slice column: centres 9 slices × 2 mm apart
+    assert stats["liver tumor"]["largest_diameter_mm"] == pytest.approx(18.0)
+    empty = case_statistics({"liver tumor": np.zeros(SHAPE, bool)}, image, LPS)["liver tumor"]
+    assert empty == {"volume_ml": 0.0, "mean_hu": None, "count": 0, "largest_diameter_mm": None}
+
+
+def test_body_midline_from_intensities():
+    image = np.full(SHAPE, -1000, dtype=np.int16)
+    image[:, :, 10:31] = 40  # body columns 10..30: centre column 20, world x 0 in LPS
+    assert body_midline_x(image, LPS) == pytest.approx(0.0)
+    assert body_midline_x(image, RAS_X) == pytest.approx(0.0)
