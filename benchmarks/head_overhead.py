@@ -2,7 +2,8 @@
 
 Both trainers run on the same plans (nnU-Net's default 3d_fullres network, planned for 48×64×64
 patches, batch 2), the same 32-class region dataset and the same batch; each in its own process.
-Time: median of timed ``train_step`` calls (forward + backward + optimizer) after warm-up. Memory:
+Time: median of timed ``train_step`` calls (forward + backward + optimizer) after warm-up, as wall
+time and as CPU time of the process (less disturbed by other load on a shared machine). Memory:
 on GPU the peak of ``torch.cuda.max_memory_allocated`` during the steps; on CPU the peak resident
 set size during the steps minus the resident size before the first step.
 
@@ -22,37 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
+from blob_dataset import write_blob_dataset
+
 DATASET_ID = 993
 TRAINERS = ("nnUNetTrainer", "nnUNetTrainerCLIP")
 SHAPE = (48, 64, 64)
 
 
 def write_dataset(raw: Path) -> None:
-    """Five 48×64×64 cases with a blob of every class; half the cases annotate only 14 classes."""
-    import SimpleITK as sitk
+    """Five 48×64×64 cases with a box of every class; half the cases annotate only 14 classes."""
+    from nnunet_clip.taxonomy import CLASS_NAMES
 
-    from nnunet_clip.taxonomy import CLASS_NAMES, dataset_labels
-
-    folder = raw / f"Dataset{DATASET_ID}_HeadOverhead"
-    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
-    (folder / "labelsTr").mkdir(exist_ok=True)
-    labels, order = dataset_labels()
-    rng = np.random.default_rng(0)
-    annotated = {}
-    for i in range(5):
-        image = rng.normal(0, 100, SHAPE).astype(np.int16)
-        label = np.zeros(SHAPE, np.uint8)
-        for value in range(1, len(CLASS_NAMES) + 1):
-            z, y, x = (rng.integers(4, s - 4) for s in SHAPE)
-            label[z - 3:z + 3, y - 3:y + 3, x - 3:x + 3] = value
-            image[label == value] += 30 * value
-        for array, path in ((image, folder / "imagesTr" / f"case_{i:03d}_0000.nii.gz"),
-                            (label, folder / "labelsTr" / f"case_{i:03d}.nii.gz")):
-            sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
-        annotated[f"case_{i:03d}"] = list(CLASS_NAMES if i % 2 else CLASS_NAMES[:14])
-    (folder / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "CT"}, "labels": labels, "regions_class_order": order, "numTraining": 5,
-        "file_ending": ".nii.gz", "annotated_classes": annotated}))
+    write_blob_dataset(raw / f"Dataset{DATASET_ID}_HeadOverhead", SHAPE, 5, (3, 3, 3),
+                       annotated=lambda i: CLASS_NAMES if i % 2 else CLASS_NAMES[:14])
 
 
 def prepare(root: Path) -> None:
@@ -111,17 +94,19 @@ def measure(trainer_name: str, device: str, steps: int) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     rss_before = _current_rss_mb()
-    times = []
+    times, cpu_times = [], []
     for _ in range(steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train_step(batch)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before)
     return {"trainer": trainer_name, "device": device, "step_s": float(np.median(times)),
-            "step_s_std": float(np.std(times)), "peak_memory_mb": float(peak),
+            "step_s_std": float(np.std(times)), "step_cpu_s": float(np.median(cpu_times)),
+            "peak_memory_mb": float(peak),
             "parameters": sum(p.numel() for p in trainer.network.parameters())}
 
 
@@ -156,6 +141,7 @@ def main() -> None:
                 runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     stock, clip = (min(runs[name], key=lambda r: r["step_s"]) for name in TRAINERS)
     summary = {"runs": runs, "time_ratio": clip["step_s"] / stock["step_s"],
+               "cpu_time_ratio": clip["step_cpu_s"] / stock["step_cpu_s"],
                "memory_ratio": clip["peak_memory_mb"] / stock["peak_memory_mb"]}
     print(json.dumps(summary, indent=1))
     if args.out:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blob_dataset import write_blob_dataset
 from nnunet_clip.plugin import use_plugin_trainers
 
 DATASET_ID = 994
@@ -37,31 +38,8 @@ TRAINING_SHAPE = (48, 96, 96)
 
 
 def write_training_data(raw: Path, spacing: tuple[float, float, float]) -> None:
-    """Four small cases with a blob of every class at ``spacing``, every class annotated."""
-    import SimpleITK as sitk
-
-    from nnunet_clip.taxonomy import CLASS_NAMES, dataset_labels
-
-    folder = raw / f"Dataset{DATASET_ID}_PredictBenchmark"
-    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
-    (folder / "labelsTr").mkdir(exist_ok=True)
-    labels, order = dataset_labels()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        image = rng.normal(0, 50, TRAINING_SHAPE).astype(np.int16)
-        label = np.zeros(TRAINING_SHAPE, np.uint8)
-        for value in range(1, len(CLASS_NAMES) + 1):
-            z, y, x = (rng.integers(4, s - 4) for s in TRAINING_SHAPE)
-            label[z - 3:z + 3, y - 6:y + 6, x - 6:x + 6] = value
-            image[label == value] += 10 * value
-        for array, path in ((image, folder / "imagesTr" / f"case_{i:03d}_0000.nii.gz"),
-                            (label, folder / "labelsTr" / f"case_{i:03d}.nii.gz")):
-            itk = sitk.GetImageFromArray(array)
-            itk.SetSpacing(spacing[::-1])
-            sitk.WriteImage(itk, str(path))
-    (folder / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "CT"}, "labels": labels, "regions_class_order": order, "numTraining": 4,
-        "file_ending": ".nii.gz", "annotated_classes": {f"case_{i:03d}": list(CLASS_NAMES) for i in range(4)}}))
+    """Four small cases with a box of every class at ``spacing``, every class annotated."""
+    write_blob_dataset(raw / f"Dataset{DATASET_ID}_PredictBenchmark", TRAINING_SHAPE, 4, (3, 6, 6), spacing)
 
 
 def prepare_model(root: Path, spacing: tuple[float, float, float]) -> Path:

@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(nnUNetv2_plan_and_preprocess, nnUNetv2_train, nnUNetv2_predict) do not cover.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if not name.startswith(e.name):
-                raise
-            continue  # a command still being built
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
