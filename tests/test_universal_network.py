@@ -80,3 +80,16 @@ def test_state_dict_carries_embeddings_and_class_names():
     state["_extra_state"] = {"class_names": ["liver", "spleen", "liver tumor"]}
     with pytest.raises(ValueError, match="checkpoint classes"):
         other.load_state_dict(state)
+
+
+def test_initial_heads_pass_the_signal_like_a_he_initialised_convolution_stack():
+    torch.manual_seed(0)
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=False)
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    features = torch.randn(2, 8, 8, 16, 16)  # unit-variance input to the heads
+    params = network.controller(network.class_embeddings, torch.randn(2, 16))[:, :, 0]
+    logits = network.heads(features, params)
+    # He initialisation keeps the variance through the ReLU layers: the logits vary like the input
+    assert 0.3 < logits.std(dim=(2, 3, 4)).mean().item() < 3
+    assert not torch.allclose(params[:, 0], params[:, 1])  # the classes start from different heads

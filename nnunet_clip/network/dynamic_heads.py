@@ -120,6 +120,15 @@ class DynamicHeads(nn.Module):
         self.in_channels = in_channels
         self.channels = tuple(channels)
 
+    def initial_parameters(self) -> torch.Tensor:
+        """One head's parameters (P,) as nnU-Net would initialise a convolution stack: He-normal weights
+        (a=1e-2, LeakyReLU-like) for the hidden layers, variance-preserving for the logit layer, zero biases."""
+        flat = []
+        for i, (c_in, c_out) in enumerate(zip((self.in_channels, *self.channels[:-1]), self.channels)):
+            gain = 1.0 if i == len(self.channels) - 1 else 2.0
+            flat += [torch.randn(c_out * c_in) * (gain / c_in) ** 0.5, torch.zeros(c_out)]
+        return torch.cat(flat)
+
     @property
     def num_parameters(self) -> int:
         """Generated parameters per class: weights and biases of every layer."""

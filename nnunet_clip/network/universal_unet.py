@@ -37,7 +37,7 @@ class UniversalUNet(nn.Module):
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
         self.heads = DynamicHeads(head_in_channels, head_channels)
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
-                                                  len(self.decoder.seg_layers), self.heads.num_parameters,
+                                                  len(self.decoder.seg_layers), self.heads.initial_parameters(),
                                                   controller_hidden)
 
     def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None):
