@@ -1,0 +1,193 @@
+"""``nnunet-clip demo``: synthetic sources → convert → embed → plan → train → predict → evaluate → report."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+MASKED, UNMASKED = "nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked"
+WORK_FOLDERS = ("sources", "heldout", "nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "predictions")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo", help="run the whole path on built-in synthetic data",
+        description="Write synthetic CT phantoms as several source datasets in their real layouts, convert "
+                    "them into one partially labelled dataset, embed the class names, plan, preprocess and "
+                    "train nnUNetTrainerCLIP with a small CPU-sized network, predict fully labelled held-out "
+                    "scans and evaluate them. Writes report.md, report.json and preview PNGs (docs/demo.md).")
+    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: %(default)s)")
+    p.add_argument("--compare", action="store_true",
+                   help="also train nnUNetTrainerCLIPUnmasked on the same budget and compare per class")
+    p.add_argument("--heldout", type=int, default=4, help="number of held-out scans (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the phantoms (default: %(default)s)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the demo budget's)")
+    p.add_argument("--iterations", type=int, help="training iterations per epoch (default: the budget's)")
+    p.add_argument("--pretrained", default="none",
+                   help="CLIP weights for `nnunet-clip embed`: 'none' (random text tower; no download needed), "
+                        "'openai' if cached, or a local checkpoint (default: %(default)s)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="training and inference device (default: cuda when available)")
+    p.add_argument("-d", "--dataset-id", type=int, default=500, help="dataset id inside OUT (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny network, 2 epochs of 2 iterations, 1 case per source: checks every step runs (tests)")
+    p.set_defaults(func=run)
+
+
+class Steps:
+    """Numbered progress messages and the wall time of each step."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.seconds = total, 0, {}
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def step(self, name: str):
+        self.done += 1
+        print(f"\n=== [{self.done}/{self.total}] {name} (at {time.perf_counter() - self.start:.0f} s) ===", flush=True)
+        t = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - t, 2)
+        print(f"=== {name}: {self.seconds[name]:.1f} s ===", flush=True)
+
+
+def _environment(out: Path) -> None:
+    """nnU-Net's folders inside ``out``; few worker processes unless the user chose otherwise."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        os.environ[name] = str(out / name)
+    os.environ.setdefault("nnUNet_def_n_proc", "1")
+    os.environ.setdefault("nnUNet_n_proc_DA", "0")
+
+
+def _budget(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from nnunet_clip.demo.pipeline import QUICK, Budget
+
+    budget = QUICK if args.quick else Budget()
+    if args.epochs:
+        budget = replace(budget, epochs=args.epochs)
+    if args.iterations:
+        budget = replace(budget, iterations_per_epoch=args.iterations)
+    return budget
+
+
+def _sources(quick: bool):
+    from dataclasses import replace
+
+    from nnunet_clip.synthetic.sources import DEMO_SOURCES
+
+    return tuple(replace(s, cases=1) for s in DEMO_SOURCES) if quick else DEMO_SOURCES
+
+
+def _source_table(dataset: dict) -> dict:
+    """Source -> number of cases and the classes it annotates, from the converted dataset.json."""
+    table: dict = defaultdict(lambda: {"cases": 0, "annotated": []})
+    for case, records in dataset["sources"].items():
+        entry = table[records[0]["source"]]
+        entry["cases"] += 1
+        entry["annotated"] = dataset["annotated_classes"][case]
+    return dict(table)
+
+
+def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple[Path, Path]:
+    """Preview PNGs of the first held-out scan: prediction and reference."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from nnunet_clip.taxonomy import PARENTS, atom_table, region_class_names
+    from nnunet_clip.visualization import save_overlay_png
+
+    def masks(path: Path) -> dict:
+        array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+        values = {name: [v for v, atom in atom_table(labels).items() if name in atom]
+                  for name in region_class_names(labels)}
+        hosted_last = sorted(values, key=lambda n: n in PARENTS)  # drawn over their host organs
+        return {name: np.isin(array, values[name]) for name in hosted_last}
+
+    case = sorted(p.name for p in (heldout / "labelsTs").glob("*.nii.gz"))[0]
+    image = sitk.ReadImage(str(heldout / "imagesTs" / case.replace(".nii.gz", "_0000.nii.gz")))
+    preview = save_overlay_png(image, masks(prediction / case), out / "preview.png",
+                               title=f"{case[:-7]}: prediction of {prediction.name}")
+    reference = save_overlay_png(image, masks(heldout / "labelsTs" / case), out / "reference.png",
+                                 title=f"{case[:-7]}: reference")
+    return preview, reference
+
+
+def run(args: argparse.Namespace) -> int:
+    out = args.out.resolve()
+    _environment(out)
+    from dataset_conversion.convert import convert
+    from nnunet_clip.cli import main as cli_main
+    from nnunet_clip.demo import pipeline
+    from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
+                                         write_report)
+    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
+    from nnunet_clip.evaluation.report import write_outputs
+    from nnunet_clip.synthetic.sources import write_heldout, write_sources
+    from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
+
+    for name in WORK_FOLDERS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = _budget(args)
+    trainers = [MASKED, UNMASKED] if args.compare else [MASKED]
+    steps = Steps(4 + 3 * len(trainers))
+    heldout = out / "heldout"
+
+    with steps.step("generate synthetic sources and held-out scans"):
+        inputs = write_sources(out / "sources", _sources(args.quick), seed=args.seed)
+        write_heldout(heldout, 1 if args.quick else args.heldout)
+    with steps.step("convert the sources (nnunet-clip convert)"):
+        for source, input_dir in inputs.items():
+            raw = convert(source, input_dir, args.dataset_id, "Phantoms")
+    with steps.step("embed the class names (nnunet-clip embed)"):
+        cli_main(["embed", "-d", str(args.dataset_id), "--pretrained", args.pretrained])
+    with steps.step("plan and preprocess (nnU-Net)"):
+        preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
+
+    models = {}
+    for trainer in trainers:
+        with steps.step(f"train {trainer}"):
+            model = pipeline.train(args.dataset_id, trainer, budget, args.device)
+        prediction = out / "predictions" / trainer
+        with steps.step(f"predict held-out scans ({trainer})"):
+            pipeline.predict(model, heldout / "imagesTs", prediction, args.device)
+        with steps.step(f"evaluate ({trainer})"):
+            metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
+            write_outputs(metrics, prediction / "metrics.json")
+            models[trainer] = model_summary(metrics)
+            print(f"{trainer}: mean organ DSC {metrics['mean_organ_dsc']:.3f}")
+
+    dataset = json.loads((raw / "dataset.json").read_text())
+    labels = dataset["labels"]
+    preview, reference = _previews(out, heldout, out / "predictions" / MASKED, labels)
+    demo_seconds = sum(s for name, s in steps.seconds.items() if UNMASKED not in name)
+    report = {
+        "dataset": raw.name,
+        "device": str(pipeline.device(args.device)),
+        "budget": budget.as_dict(),
+        "text_encoder": vars(TextEmbeddings.load(preprocessed / EMBEDDING_FILE).encoder),
+        "sources": _source_table(dataset),
+        "training_cases": len(dataset["annotated_classes"]),
+        "heldout_cases": len(list((heldout / "labelsTs").glob("*.nii.gz"))),
+        "annotated_in_training": annotated_counts(dataset),
+        "step_seconds": steps.seconds,
+        "demo_seconds": round(demo_seconds, 1),
+        "total_seconds": round(time.perf_counter() - steps.start, 1),
+        "models": models,
+        "preview": preview.name,
+        "reference_preview": reference.name,
+    }
+    report["targets_met"] = {
+        "mean_organ_dsc": (models[MASKED]["mean_organ_dsc"] or 0) >= TARGET_DSC,
+        "wall_time": demo_seconds <= TARGET_MINUTES * 60,
+    }
+    json_path, md_path = write_report(report, out)
+    print(f"\nwrote {md_path}, {json_path}, {preview}")
+    return 0

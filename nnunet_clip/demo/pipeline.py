@@ -1,0 +1,144 @@
+"""The demo's nnU-Net steps, in-process: plan and preprocess with a small network, train on a
+fixed budget, predict a folder.
+
+Nothing here changes nnU-Net's behaviour beyond what a user can set: a plans file with a smaller
+network and patch (its own plans identifier, sharing nnU-Net's preprocessed data), and the
+trainer's epoch and iteration counts.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PLANS = "nnUNetDemoPlans"
+CONFIGURATION = "3d_fullres"
+FOLD = "all"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much network and training the demo affords."""
+
+    epochs: int = 24
+    iterations_per_epoch: int = 16
+    val_iterations: int = 1
+    features: tuple[int, ...] = (8, 16, 32, 64)
+    patch_size: tuple[int, int, int] = (40, 48, 64)
+    batch_size: int = 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 8, 16), patch_size=(24, 32, 32))
+"""Enough to run every step (the tests' setting), not to learn."""
+
+
+def device(name: str = "auto"):
+    """``cuda`` when available (or asked for), else ``cpu`` with all cores."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device(name)
+
+
+def _strides(patch_size: tuple[int, ...], stages: int) -> tuple[list[list[int]], list[int]]:
+    """Pooling strides per stage (2 while an axis stays at least 4 voxels) and the patch size
+    rounded up to a multiple of the total stride."""
+    size, strides = list(patch_size), [[1] * len(patch_size)]
+    for _ in range(stages - 1):
+        stride = [2 if s >= 8 else 1 for s in size]
+        strides.append(stride)
+        size = [s // st for s, st in zip(size, stride)]
+    total = [math.prod(s[a] for s in strides) for a in range(len(patch_size))]
+    return strides, [-(-p // t) * t for p, t in zip(patch_size, total)]
+
+
+def small_plans(plans: dict, budget: Budget) -> dict:
+    """nnU-Net's plans with the budget's network width, depth, patch and batch size for 3d_fullres."""
+    plans = json.loads(json.dumps(plans))
+    plans["plans_name"] = PLANS
+    config = plans["configurations"][CONFIGURATION]
+    stages = len(budget.features)
+    strides, patch = _strides(budget.patch_size, stages)
+    kwargs = config["architecture"]["arch_kwargs"]
+    kwargs.update(n_stages=stages, features_per_stage=list(budget.features), strides=strides,
+                  kernel_sizes=[[3, 3, 3]] * stages, n_conv_per_stage=[2] * stages,
+                  n_conv_per_stage_decoder=[2] * (stages - 1))
+    config.update(patch_size=patch, batch_size=budget.batch_size)
+    plans["configurations"] = {CONFIGURATION: config}
+    return plans
+
+
+@contextmanager
+def _positive_da_processes():
+    """nnU-Net's planner sets torch's thread count to ``nnUNet_n_proc_DA``, so it must not be 0 there."""
+    value = os.environ.get("nnUNet_n_proc_DA")
+    if value == "0":
+        os.environ["nnUNet_n_proc_DA"] = "1"
+    try:
+        yield
+    finally:
+        if value is not None:
+            os.environ["nnUNet_n_proc_DA"] = value
+
+
+def plan_and_preprocess(dataset_id: int, budget: Budget, num_processes: int = 1) -> Path:
+    """nnU-Net's fingerprint, plans and 3d_fullres preprocessing, then the demo plans; returns the
+    preprocessed dataset folder."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
+                                                                        preprocess)
+    from nnunetv2.paths import nnUNet_preprocessed
+    from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
+
+    extract_fingerprints([dataset_id], num_processes=num_processes, check_dataset_integrity=True)
+    with _positive_da_processes():
+        plan_experiments([dataset_id])
+    preprocess([dataset_id], configurations=(CONFIGURATION,), num_processes=(num_processes,))
+    folder = Path(nnUNet_preprocessed.get(), convert_id_to_dataset_name(dataset_id))
+    plans = json.loads((folder / "nnUNetPlans.json").read_text())
+    (folder / f"{PLANS}.json").write_text(json.dumps(small_plans(plans, budget), indent=1))
+    return folder
+
+
+def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str = "auto") -> Path:
+    """Train ``trainer_name`` (fold ``all``) for the budget's epochs and iterations; returns the
+    model folder (``nnUNetv2_predict``'s ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    from nnunet_clip.plugin import use_plugin_trainers
+
+    use_plugin_trainers()
+    trainer = get_trainer_from_args(str(dataset_id), CONFIGURATION, FOLD, trainer_name, PLANS,
+                                    device=device(device_name))
+    trainer.num_epochs = budget.epochs
+    trainer.num_iterations_per_epoch = budget.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = budget.val_iterations
+    trainer.initialize()
+    if trainer.device.type == "cpu":  # PyTorch's CPU 3D convolutions train about 3x faster channels-last
+        trainer.network.to(memory_format=torch.channels_last_3d)
+    trainer.run_training()
+    return Path(trainer.output_folder_base)
+
+
+def predict(model_folder: Path, input_folder: Path, output_folder: Path, device_name: str = "auto") -> Path:
+    """nnU-Net's predictor (sliding window, no mirroring) on every image of ``input_folder``."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from nnunet_clip.plugin import use_plugin_trainers
+
+    use_plugin_trainers()
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=False, device=device(device_name),
+                                allow_tqdm=True)
+    predictor.initialize_from_trained_model_folder(str(model_folder), use_folds=(FOLD,))
+    output_folder.mkdir(parents=True, exist_ok=True)
+    predictor.predict_from_files_sequential(str(input_folder), str(output_folder), overwrite=True)
+    return output_folder

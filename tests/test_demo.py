@@ -1,0 +1,75 @@
+"""``nnunet-clip demo --quick --compare``: every step of the user's path runs on the synthetic
+sources and the report holds what it promises (the quick budget learns nothing; docs/demo.md
+has the figures of the full demo)."""
+from __future__ import annotations
+
+import json
+
+import matplotlib.image as mpimg
+import pytest
+
+from conftest import run_command
+from nnunet_clip.synthetic.sources import DEMO_SOURCES
+from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
+
+STEPS = ["generate synthetic sources and held-out scans", "convert the sources (nnunet-clip convert)",
+         "embed the class names (nnunet-clip embed)", "plan and preprocess (nnU-Net)",
+         *(f"{step}{trainer}{end}" for trainer in ("nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked")
+           for step, end in (("train ", ""), ("predict held-out scans (", ")"), ("evaluate (", ")")))]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = run_command("nnunet-clip", "demo", "--quick", "--compare", "--out", str(out))
+    return out, json.loads((out / "report.json").read_text()), result.stdout
+
+
+def test_progress_and_step_times(demo):
+    out, report, stdout = demo
+    assert "=== [1/10]" in stdout and "=== [10/10]" in stdout
+    assert list(report["step_seconds"]) == STEPS
+    assert all(s > 0 for s in report["step_seconds"].values())
+    assert report["total_seconds"] >= sum(report["step_seconds"].values()) - 1
+    unmasked = sum(s for n, s in report["step_seconds"].items() if "Unmasked" in n)
+    assert report["demo_seconds"] == pytest.approx(sum(report["step_seconds"].values()) - unmasked, abs=0.2)
+
+
+def test_sources_went_through_the_converters(demo):
+    out, report, _ = demo
+    assert set(report["sources"]) == {s.name for s in DEMO_SOURCES}
+    assert report["training_cases"] == len(DEMO_SOURCES)  # --quick: one case per source
+    assert report["sources"]["msd-liver"]["annotated"] == ["liver", "liver tumor"]
+    assert report["annotated_in_training"]["celiac trunk"] == 1
+    assert report["annotated_in_training"]["liver"] == 6
+    dataset = json.loads(next((out / "nnUNet_raw").glob("Dataset500_*/dataset.json")).read_text())
+    assert len(dataset["annotated_classes"]) == len(DEMO_SOURCES)
+
+
+def test_metrics_of_both_models(demo):
+    out, report, _ = demo
+    assert set(report["models"]) == {"nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked"}
+    for name, model in report["models"].items():
+        assert set(model["per_class"]) <= set(CLASS_NAMES)
+        assert {"liver", "spleen", "aorta", "right lung"} <= set(model["per_class"])
+        for scores in model["per_class"].values():
+            for key in ("dsc", "nsd"):
+                assert scores[key] is None or 0.0 <= scores[key] <= 1.0
+        organ = [s["dsc"] for c, s in model["per_class"].items() if c not in TUMORS and s["dsc"] is not None]
+        assert model["mean_organ_dsc"] == pytest.approx(sum(organ) / len(organ))
+        assert set(model["tumor_detection"]) <= set(TUMORS)
+        assert (out / "predictions" / name / "metrics.json").is_file()
+    assert report["targets_met"]["wall_time"] is True
+
+
+def test_encoder_budget_and_report(demo):
+    out, report, _ = demo
+    assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
+                                      "template": "A computerized tomography of a {}"}
+    assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
+    md = (out / "report.md").read_text()
+    assert "Random weights" in md and "| liver | 6/12 |" in md
+    assert "DSC nnUNetTrainerCLIPUnmasked" in md
+    for png in ("preview.png", "reference.png"):
+        image = mpimg.imread(out / png)
+        assert image.shape[:2] == (550, 1100) and image[..., :3].std() > 0.05
