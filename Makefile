@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+export PYTHONUTF8 := 1
 
 .PHONY: demo test install clean
 

@@ -7,7 +7,7 @@ time and as CPU time of the process (less disturbed by other load on a shared ma
 on GPU the peak of ``torch.cuda.max_memory_allocated`` during the steps; on CPU the peak resident
 set size during the steps minus the resident size before the first step.
 
-    python benchmarks/head_overhead.py [--device cpu|cuda] [--steps 5] [--repeats 2] [--out results.json]
+    python benchmarks/head_overhead.py [--device cpu|cuda] [--steps 5] [--repeats 2] [--threads N] [--out results.json]
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def fixed_batch(trainer) -> dict:
             "keys": keys}
 
 
-def measure(trainer_name: str, device: str, steps: int) -> dict:
+def measure(trainer_name: str, device: str, steps: int, threads: int) -> dict:
     """Run in a fresh process: time and peak memory of ``steps`` training steps."""
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
@@ -83,6 +83,8 @@ def measure(trainer_name: str, device: str, steps: int) -> dict:
     from nnunet_clip.plugin import use_plugin_trainers
 
     use_plugin_trainers()
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 0, trainer_name, device=torch.device(device))
     trainer.initialize()
@@ -104,7 +106,7 @@ def measure(trainer_name: str, device: str, steps: int) -> dict:
         cpu_times.append(time.process_time() - cpu_start)
     peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before)
-    return {"trainer": trainer_name, "device": device, "step_s": float(np.median(times)),
+    return {"trainer": trainer_name, "device": device, "threads": torch.get_num_threads(), "step_s": float(np.median(times)),
             "step_s_std": float(np.std(times)), "step_cpu_s": float(np.median(cpu_times)),
             "peak_memory_mb": float(peak),
             "parameters": sum(p.numel() for p in trainer.network.parameters())}
@@ -120,11 +122,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2, help="processes per trainer; the fastest counts")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads per process (0: torch's default); 1 makes CPU time a clean measure")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(args.worker, args.device, args.steps)))
+        print(json.dumps(measure(args.worker, args.device, args.steps, args.threads)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -136,8 +140,8 @@ def main() -> None:
         for _ in range(args.repeats):  # alternate, so that load from elsewhere hits both alike
             for name in TRAINERS:
                 out = subprocess.run([sys.executable, __file__, "--worker", name, "--device", args.device,
-                                      "--steps", str(args.steps)], env=env, check=True, stdout=subprocess.PIPE,
-                                     text=True)
+                                      "--steps", str(args.steps), "--threads", str(args.threads)], env=env, check=True, stdout=subprocess.PIPE,
+                                     text=True, encoding="utf-8")
                 runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     stock, clip = (min(runs[name], key=lambda r: r["step_s"]) for name in TRAINERS)
     summary = {"runs": runs, "time_ratio": clip["step_s"] / stock["step_s"],

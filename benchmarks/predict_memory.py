@@ -125,7 +125,7 @@ def _tree_pss(pid: int) -> int:
 def measure(command: list[str]) -> dict:
     """Wall time (s) and peak summed PSS (GB) of a command and its children."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     peak = [0]
 
     def sample():

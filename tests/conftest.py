@@ -36,7 +36,8 @@ TINY_FEATURES = (8, 16, 32, 32)
 def run_command(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run an installed console command; fail the test with its output if it fails."""
     bin_dir = Path(sys.executable).parent
-    result = subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd)
+    result = subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True,
+                            encoding="utf-8", errors="replace", cwd=cwd)
     if result.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
