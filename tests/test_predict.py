@@ -17,7 +17,7 @@ from nnunet_clip.inference.outputs import file_name
 from nnunet_clip.network.universal_unet import UniversalUNet
 from nnunet_clip.taxonomy import SIDED_PAIRS, dataset_labels
 
-REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "example_ct_sm.nii.gz"
+REAL_CT = Path(__file__).resolve().parent / "data" / "example_ct_sm.nii.gz"
 FAST = ["--disable-tta", "--device", "cpu"]
 
 
