@@ -6,6 +6,7 @@
   12 organs, kidneys split by side.
 * FLARE22: ``FLARE22Train/{images,labels}/FLARE22_Tr_NNNN[_0000].nii.gz``; 13 organs, sided.
 """
+from dataset_conversion.labels import classes_of
 from dataset_conversion.source import PairedSource
 
 ABDOMENCT_1K = PairedSource(
@@ -29,7 +30,7 @@ ABDOMENCT_12ORGAN = PairedSource(
     image=r"Organ12_(\d{4})_0000\.nii\.gz",
     label=r"Organ12_(\d{4})\.nii\.gz",
     values=_TWELVE,
-    annotated=tuple(c for names in _TWELVE.values() for c in names),
+    annotated=classes_of(_TWELVE),
     example="Organ-12-Subset/Mask/Organ12_0001.nii.gz",
 )
 
@@ -43,6 +44,6 @@ FLARE22 = PairedSource(
     image=r"FLARE22_Tr_(\d{4})_0000\.nii\.gz",
     label=r"FLARE22_Tr_(\d{4})\.nii\.gz",
     values=_FLARE,
-    annotated=tuple(c for names in _FLARE.values() for c in names),
+    annotated=classes_of(_FLARE),
     example="FLARE22Train/images/FLARE22_Tr_0001_0000.nii.gz",
 )

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from dataset_conversion import discover
-from dataset_conversion.labels import expand, value_table
+from dataset_conversion.labels import classes_of, expand, value_table
 from dataset_conversion.source import Case, Found, Options, PairedSource, read_pair
 from nnunet_clip.errors import InputError
 
@@ -94,6 +94,6 @@ SOURCE = Amos(
     image=r"images(?:Tr|Va)/amos_(\d{4})\.nii\.gz",
     label=r"labels(?:Tr|Va)/amos_(\d{4})\.nii\.gz",
     values=OTHER,
-    annotated=tuple(c for names in ORGANS.values() for c in names),
+    annotated=classes_of(ORGANS),
     example="amos22/imagesTr/amos_0001.nii.gz",
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from dataset_conversion import discover, readers
-from dataset_conversion.labels import LabelMap, expand
+from dataset_conversion.labels import LabelMap, classes_of, expand
 from dataset_conversion.source import Case, Found, Options, Source
 from nnunet_clip.errors import InputError
 
@@ -80,7 +80,7 @@ def read_case(patient: Path) -> tuple[sitk.Image, LabelMap]:
 class Ircadb(Source):
     name = "ircadb"
     summary = "3D-IRCADb-01 (DICOM, zipped or not), CLIP's 9 organs"
-    annotated = tuple(expand(c for names in STRUCTURES.values() for c in names))
+    annotated = tuple(expand(classes_of(STRUCTURES)))
 
     def find(self, root: Path, options: Options) -> Found:
         patients = discover.match(root, discover.walk(root, 3, folders=True), r"3Dircadb1\.(\d+)")

@@ -53,6 +53,11 @@ def expand(classes: Iterable[str]) -> list[str]:
     return taxonomy.sort_classes(out)
 
 
+def classes_of(values: Mapping[int, Sequence[str]]) -> tuple[str, ...]:
+    """Every class named in a label-value table, in value order: what a source annotating all its values annotates."""
+    return tuple(c for names in values.values() for c in names)
+
+
 def value_table(mapping: Mapping) -> dict:
     """A source's label value (or mask file) -> classes table, checked: each entry one atom."""
     table = {}

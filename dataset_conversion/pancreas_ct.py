@@ -15,7 +15,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from dataset_conversion import discover, gibson, readers
-from dataset_conversion.labels import LabelMap, expand, value_table
+from dataset_conversion.labels import LabelMap, classes_of, expand, value_table
 from dataset_conversion.source import Case, Found, Options, Source
 from nnunet_clip.errors import InputError
 
@@ -48,7 +48,7 @@ def read_case(patient: Path, label_path: Path, table) -> tuple[sitk.Image, Label
 class PancreasCT(Source):
     name = "pancreas-ct"
     summary = "TCIA Pancreas-CT (DICOM), pancreas; Gibson's 8 organs if found"
-    annotated = tuple(expand(c for names in GIBSON.values() for c in names))
+    annotated = tuple(expand(classes_of(GIBSON)))
 
     def find(self, root: Path, options: Options) -> Found:
         patients = discover.match(root, discover.walk(root, 4, folders=True), r"Pancreas-CT/PANCREAS_(\d{4})")

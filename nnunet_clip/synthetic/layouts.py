@@ -290,20 +290,20 @@ def _abdomenct_1k(root: Path, cases: Sequence[SourceCase]) -> Path:
     return root
 
 
-def _abdomenct_12organ(root: Path, cases: Sequence[SourceCase]) -> Path:
-    for case in cases:
-        n = _number(case)
-        _pair(case, abdomenct.ABDOMENCT_12ORGAN.values, root / f"Organ-12-Subset/Image/Organ12_{n:04d}_0000.nii.gz",
-              root / f"Organ-12-Subset/Mask/Organ12_{n:04d}.nii.gz")
-    return root
+def _numbered_pairs(source, image: str, label: str) -> Callable[[Path, Sequence[SourceCase]], Path]:
+    """Writer of a source storing case n as the image and label paths ``image``/``label`` formatted with n."""
+    def write(root: Path, cases: Sequence[SourceCase]) -> Path:
+        for case in cases:
+            n = _number(case)
+            _pair(case, source.values, root / image.format(n=n), root / label.format(n=n))
+        return root
+    return write
 
 
-def _flare22(root: Path, cases: Sequence[SourceCase]) -> Path:
-    for case in cases:
-        n = _number(case)
-        _pair(case, abdomenct.FLARE22.values, root / f"FLARE22Train/images/FLARE22_Tr_{n:04d}_0000.nii.gz",
-              root / f"FLARE22Train/labels/FLARE22_Tr_{n:04d}.nii.gz")
-    return root
+_abdomenct_12organ = _numbered_pairs(abdomenct.ABDOMENCT_12ORGAN, "Organ-12-Subset/Image/Organ12_{n:04d}_0000.nii.gz",
+                                     "Organ-12-Subset/Mask/Organ12_{n:04d}.nii.gz")
+_flare22 = _numbered_pairs(abdomenct.FLARE22, "FLARE22Train/images/FLARE22_Tr_{n:04d}_0000.nii.gz",
+                           "FLARE22Train/labels/FLARE22_Tr_{n:04d}.nii.gz")
 
 
 _AMOS_LABELS = {"0": "background", "1": "spleen", "2": "right kidney", "3": "left kidney", "4": "gall bladder",
