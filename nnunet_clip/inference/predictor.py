@@ -3,8 +3,9 @@
 Sliding window, Gaussian weighting, mirroring and preprocessing are nnU-Net's own
 (``nnUNetPredictor``). What differs: the network computes only the selected classes (their
 embeddings go to ``UniversalUNet.forward``), fold ensembles average sigmoid probabilities rather
-than logits, and the probabilities come back on the input's grid one class at a time, through the
-plans' own resampling, so that a full-size CT with 32 classes never holds 32 full-size float maps.
+than logits, the window's final inf check runs class by class (``rowwise``), and the probabilities
+come back on the input's grid one class at a time, through the plans' own resampling, so that a
+full-size CT with 32 classes never holds 32 full-size float32 maps.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 from nnunet_clip.errors import InputError
 from nnunet_clip.inference.classes import ClassSelection
+from nnunet_clip.inference.rowwise import RowWiseIsinf
 from nnunet_clip.network.build import PLANS_KEY
 from nnunet_clip.plugin import use_plugin_trainers
 
@@ -87,6 +89,11 @@ class UniversalPredictor(nnUNetPredictor):
         self.network = SelectedHeads(self.universal_network, index, selection.zero_shot_embeddings)
         self.label_manager = SelectedLabels(selection.computed)
         self.selection = selection
+
+    def _internal_predict_sliding_window_return_logits(self, data: torch.Tensor, slicers, do_on_device: bool = True):
+        """nnU-Net's sliding window, its final inf check run class by class (``rowwise``: 2 B/voxel/class less)."""
+        with RowWiseIsinf():
+            return super()._internal_predict_sliding_window_return_logits(data, slicers, do_on_device)
 
     def preprocess(self, image: sitk.Image) -> tuple[torch.Tensor, dict]:
         """nnU-Net's preprocessing of an image read as nnU-Net's SimpleITK reader reads it."""
