@@ -10,7 +10,7 @@ from nnunet_clip.network.dynamic_heads import DynamicHeads, split_parameters
 
 
 def explicit_heads(features: torch.Tensor, params: torch.Tensor, heads: DynamicHeads) -> torch.Tensor:
-    """One conv3d stack per (case, class), as the paper describes the heads."""
+    """One conv3d stack per (case, class) with leaky ReLUs between the layers."""
     layers = split_parameters(params, heads.in_channels, heads.channels)
     out = torch.empty(params.shape[0], params.shape[1], *features.shape[2:], dtype=features.dtype)
     for b in range(params.shape[0]):
@@ -19,7 +19,7 @@ def explicit_heads(features: torch.Tensor, params: torch.Tensor, heads: DynamicH
             for i, (w, bias) in enumerate(layers):
                 h = F.conv3d(h, w[b, k][..., None, None, None], bias[b, k])
                 if i < len(layers) - 1:
-                    h = torch.relu(h)
+                    h = F.leaky_relu(h, dynamic_heads.NEGATIVE_SLOPE)
             out[b, k] = h[0, 0]
     return out
 

@@ -93,3 +93,30 @@ def test_initial_heads_pass_the_signal_like_a_he_initialised_convolution_stack()
     # He initialisation keeps the variance through the ReLU layers: the logits vary like the input
     assert 0.3 < logits.std(dim=(2, 3, 4)).mean().item() < 3
     assert not torch.allclose(params[:, 0], params[:, 1])  # the classes start from different heads
+
+
+def test_nearly_parallel_embeddings_still_start_the_classes_from_different_heads():
+    """CLIP embeddings of one prompt template agree in most of their length; centring and scaling them
+    gives each class a head of its own, as a stock convolution head has."""
+    torch.manual_seed(0)
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=False)
+    common = torch.randn(6)
+    embeddings = common + 0.1 * torch.randn(len(CLASSES), 6)  # pairwise cosine about 0.99
+    network.set_class_embeddings(embeddings)
+    params = network.controller(embeddings - network.embedding_mean, torch.randn(1, 16))[0, :, 0]
+    spread = (params - params.mean(0)).norm(dim=1).mean() / params.mean(0).norm()
+    assert spread > 0.1  # unit-norm, uncentred embeddings gave about 0.001
+
+
+def test_logits_do_not_change_when_every_embedding_moves_by_the_same_vector():
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=False).eval()
+    embeddings = torch.randn(len(CLASSES), 6)
+    x = torch.randn(1, 1, 8, 16, 16)
+    network.set_class_embeddings(embeddings)
+    with torch.no_grad():
+        before = network(x)
+        network.set_class_embeddings(embeddings + torch.randn(6))
+        after = network(x)
+    torch.testing.assert_close(after, before)

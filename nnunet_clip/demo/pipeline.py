@@ -23,8 +23,9 @@ FOLD = "all"
 class Budget:
     """How much network and training the demo affords."""
 
-    epochs: int = 24
+    epochs: int = 30
     iterations_per_epoch: int = 16
+    learning_rate: float = 3e-3
     val_iterations: int = 1
     features: tuple[int, ...] = (8, 16, 32, 64)
     patch_size: tuple[int, int, int] = (40, 48, 64)
@@ -122,6 +123,7 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     trainer.num_epochs = budget.epochs
     trainer.num_iterations_per_epoch = budget.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = budget.val_iterations
+    trainer.initial_lr = budget.learning_rate
     trainer.initialize()
     if trainer.device.type == "cpu":  # PyTorch's CPU 3D convolutions train about 3x faster channels-last
         trainer.network.to(memory_format=torch.channels_last_3d)

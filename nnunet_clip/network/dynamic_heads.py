@@ -1,7 +1,7 @@
 """Per-class segmentation heads whose weights are generated per case (paper §3.2).
 
 Each class k of each case b has its own small 1×1×1 convolution stack (by default 8 → 8 → 8 → 1
-channels, ReLU between layers) whose weights and biases θ_bk come from the controller. All
+channels, leaky ReLU between layers) whose weights and biases θ_bk come from the controller. All
 classes are evaluated at once with batched matrix products: the first layer of every class reads
 the same shared features, so it is a single (K·8 × 8) product per case; the later layers are
 block-diagonal and run as one batched product over (case, class).
@@ -17,6 +17,11 @@ from typing import Sequence
 
 import torch
 from torch import nn
+
+NEGATIVE_SLOPE = 1e-2
+"""Of the leaky ReLU between head layers (nnU-Net's). A plain ReLU lets a head die: once the
+controller shifts its hidden biases below the features' range, the head outputs a constant and
+gets no gradient, which measured happening to most classes within 64 iterations."""
 
 CHUNK_ELEMENTS = 2 ** 22
 """Hidden-activation elements processed at once (per layer); bounds the extra memory of the heads."""
@@ -51,11 +56,12 @@ def _layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, first: bool) -> to
 
 
 def _forward_chunk(x: torch.Tensor, layers) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Hidden activations (after ReLU, (B·K, C, n)) and logits (B·K, 1, n) of a chunk x (B, C, n)."""
+    """Hidden activations (after the leaky ReLU, (B·K, C, n)) and logits (B·K, 1, n) of a chunk x (B, C, n)."""
     batch, classes, c_out, _ = layers[0][0].shape
-    hidden = [torch.relu_(_layer(x, *layers[0], first=True)).reshape(batch * classes, c_out, -1)]
+    activation = nn.functional.leaky_relu_
+    hidden = [activation(_layer(x, *layers[0], first=True), NEGATIVE_SLOPE).reshape(batch * classes, c_out, -1)]
     for w, b in layers[1:-1]:
-        hidden.append(torch.relu_(_layer(hidden[-1], w, b, first=False)))
+        hidden.append(activation(_layer(hidden[-1], w, b, first=False), NEGATIVE_SLOPE))
     return hidden, _layer(hidden[-1], *layers[-1], first=False)
 
 
@@ -98,7 +104,7 @@ class DynamicHeadsFunction(torch.autograd.Function):
                 gw += torch.bmm(g, hidden[i - 1].transpose(1, 2)).reshape(gw.shape)
                 gb += g.sum(-1).reshape(gb.shape)
                 g = torch.bmm(w.reshape(batch * classes, *w.shape[-2:]).transpose(1, 2), g)
-                g = torch.ops.aten.threshold_backward(g, hidden[i - 1], 0)
+                g = torch.ops.aten.leaky_relu_backward(g, hidden[i - 1], NEGATIVE_SLOPE, True)
             w, _ = layers[0]
             gw, gb = grad_layers[0]
             g = g.reshape(batch, classes * w.shape[-2], -1)

@@ -8,8 +8,9 @@ its deep-supervision switch (``decoder.deep_supervision``, toggled by nnU-Net) a
 order are unchanged. On top: the controller and the per-class dynamic heads, one set of head
 parameters per deep-supervision output.
 
-The class embeddings are a buffer (checkpoints carry them); the class names travel in the
-state dict's extra state.
+The class embeddings are a buffer (checkpoints carry them), with their mean: every embedding,
+trained or zero-shot, reaches the controller centred on the trained classes' mean. The class
+names travel in the state dict's extra state.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class UniversalUNet(nn.Module):
             conv_op(layer.in_channels, head_in_channels, 1, 1, 0, bias=True) for layer in self.decoder.seg_layers)
         self.class_names = list(class_names)
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
+        self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.heads = DynamicHeads(head_in_channels, head_channels)
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
                                                   len(self.decoder.seg_layers), self.heads.initial_parameters(),
@@ -46,17 +48,18 @@ class UniversalUNet(nn.Module):
         features = self.decoder(skips)
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
         embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
-        params = self.controller(embeddings, image_features)
+        params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
             return self.heads(features, params[:, :, 0])
         return [self.heads(f, params[:, :, level]) for level, f in enumerate(features)]
 
     def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
-        """Copy (K, D) embeddings, in the order of ``class_names``, into the buffer."""
+        """Copy (K, D) embeddings, in the order of ``class_names``, and their mean into the buffers."""
         if embeddings.shape != self.class_embeddings.shape:
             raise ValueError(f"expected class embeddings of shape {tuple(self.class_embeddings.shape)}, "
                              f"got {tuple(embeddings.shape)}")
         self.class_embeddings.copy_(embeddings)
+        self.embedding_mean.copy_(embeddings.mean(0))
 
     def get_extra_state(self) -> dict:
         return {"class_names": self.class_names}

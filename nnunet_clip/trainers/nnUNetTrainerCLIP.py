@@ -20,6 +20,7 @@ from nnunetv2.configuration import default_num_processes
 from nnunetv2.paths import nnUNet_raw
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.loss.dice import get_tp_fp_fn_tn
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
@@ -34,7 +35,13 @@ from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
 
 class nnUNetTrainerCLIP(nnUNetTrainer):
-    """Text-conditioned per-class sigmoid heads; the loss counts only the classes a case annotates."""
+    """Text-conditioned per-class sigmoid heads; the loss counts only the classes a case annotates.
+
+    Two departures from nnUNetTrainer's recipe, both for the heads: AdamW (the paper's optimiser)
+    with nnU-Net's poly schedule, because under SGD the gradients of all classes add up on the
+    controller's shared output and drive every logit into saturation; and no mirroring, in training
+    or at test time, because the classes have sides (left/right kidney, lung, adrenal gland, femur).
+    """
 
     schedule_epochs: int | None = None
     """Number of epochs of a short-schedule variant (None: nnU-Net's 1000)."""
@@ -46,6 +53,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         super().__init__(plans, configuration, fold, dataset_json, device)
         if self.schedule_epochs is not None:
             self.num_epochs = self.schedule_epochs
+        self.initial_lr = 1e-3
         if not self.label_manager.has_regions or self.label_manager.has_ignore_label:
             raise InputError("dataset.json: nnUNetTrainerCLIP needs region labels (class name → list of label "
                              "values, with regions_class_order) and no ignore label; the nnunet-clip converters "
@@ -82,6 +90,16 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def initialize(self):
         super().initialize()
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        """nnU-Net's augmentation without mirroring: a mirrored image would show a left organ on the right."""
+        rotation, dummy_2d, initial_patch_size, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        self.inference_allowed_mirroring_axes = None
+        return rotation, dummy_2d, initial_patch_size, None
 
     def _do_i_compile(self):
         """torch.compile is untested with the heads' custom autograd function: opt-in with nnUNet_compile=1."""
