@@ -120,3 +120,23 @@ def test_logits_do_not_change_when_every_embedding_moves_by_the_same_vector():
         network.set_class_embeddings(embeddings + torch.randn(6))
         after = network(x)
     torch.testing.assert_close(after, before)
+
+
+def test_controller_output_layer_starts_like_a_linear_layer_and_takes_hidden_times_smaller_adam_steps():
+    from nnunet_clip.network.controller import OutputLayer
+
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(256, 10)
+    torch.manual_seed(0)
+    scaled = OutputLayer(256, 10)
+    scaled.bias.data.zero_(), plain.bias.data.zero_()
+    x = torch.rand(4, 256)
+    torch.testing.assert_close(scaled(x), plain(x))
+    moves = []
+    for layer in (plain, scaled):
+        before = layer(x).detach()
+        optimizer = torch.optim.Adam([layer.weight], lr=1e-3)
+        layer(x).sum().backward()
+        optimizer.step()
+        moves.append((layer(x).detach() - before).abs().mean())
+    torch.testing.assert_close(moves[1] * 256, moves[0], rtol=1e-3, atol=0)

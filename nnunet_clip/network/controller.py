@@ -15,10 +15,11 @@ per class:
   class's head about 40 % of that head's norm away from it.
 
 The output layer's weights act through a factor 1/hidden (``OutputLayer``). An Adam step moves
-every weight by about the learning rate, so without the factor a generated head parameter, the
-sum of 256 such moves, changed by tens of times the learning rate per step: within 64 steps the
+every weight by about the learning rate, so without the factor the output layer alone moved a
+generated head parameter, a sum over 256 weights, by up to 256 times that: within 64 steps the
 controller pushed the heads' hidden units below the features' range and most classes' heads
-output a constant. With it a head parameter moves at the pace of an ordinary convolution weight.
+output a constant. With it the output layer moves a head parameter by at most about one weight's
+step (measured: heads stay active, and organs besides the liver learn; docs/demo.md).
 """
 from __future__ import annotations
 
