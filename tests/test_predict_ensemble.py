@@ -53,3 +53,29 @@ def test_ensemble_averages_sigmoid_probabilities(two_fold_model, trained_model, 
     liver = predictor.selection.computed.index("liver")
     expected = predictor.to_input_grid(ensemble[liver].half(), properties).astype(np.float32) * 255
     assert np.abs(written - expected).max() <= 1.5
+
+
+def test_ensemble_runs_the_window_for_half_the_classes_at_a_time(two_fold_model, trained_model, monkeypatch):
+    """Memory: the window's output then covers half the classes; the result is the same as one pass."""
+    case = trained_model.raw_folder / "imagesTr" / "liversrc_000_0000.nii.gz"
+    predictor = UniversalPredictor(use_mirroring=False, device=torch.device("cpu"), allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(two_fold_model), (0, 1))
+    predictor.select(select_classes(["liver", "spleen", "liver tumor"], predictor.model_classes, None,
+                                    with_helpers=False))
+    data, _ = predictor.preprocess(sitk.ReadImage(str(case)))
+    one_pass = []
+    for parameters in predictor.list_of_parameters:
+        predictor.universal_network.load_state_dict(parameters)
+        one_pass.append(torch.sigmoid(predictor.predict_sliding_window_return_logits(data).float()))
+    window = predictor.predict_sliding_window_return_logits
+    classes_per_window = []
+
+    def counting_window(image):
+        classes_per_window.append(predictor.label_manager.num_segmentation_heads)
+        return window(image)
+
+    monkeypatch.setattr(predictor, "predict_sliding_window_return_logits", counting_window)
+    ensemble = predictor.predict_probabilities(data).float()
+    assert classes_per_window == [2, 2, 1, 1]
+    torch.testing.assert_close(ensemble, (one_pass[0] + one_pass[1]) / 2, atol=2e-3, rtol=0)
+    assert predictor.label_manager.num_segmentation_heads == 3  # the selection is restored

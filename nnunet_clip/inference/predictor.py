@@ -44,6 +44,12 @@ class SelectedHeads(nn.Module):
         trained = self.network.class_embeddings[self.index]
         return self.network(x, torch.cat([trained, self.extra.to(trained.dtype)]))
 
+    def outputs(self, outputs: range) -> "SelectedHeads":
+        """The same network computing only the outputs ``outputs`` (a range of this module's outputs)."""
+        trained = len(self.index)
+        extra = self.extra[max(outputs.start - trained, 0):max(outputs.stop - trained, 0)]
+        return SelectedHeads(self.network, self.index[outputs.start:outputs.stop].tolist(), extra)
+
 
 class SelectedLabels(LabelManager):
     """One sigmoid output per selected class: what nnU-Net's sliding window sizes its output by."""
@@ -109,16 +115,33 @@ class UniversalPredictor(nnUNetPredictor):
         """(K, ...) float16 sigmoid probabilities on the preprocessed grid, averaged over the folds.
 
         Threads as in ``predict_logits_from_preprocessed_data``, which this replaces (it averages logits).
+        A fold ensemble runs the window for half the classes at a time, summing each fold into the
+        result: the window's 3 bytes per voxel and class then cover half the classes (a full-size
+        CT with 32 classes stays within 12 GB), at the cost of running the network twice per fold.
         """
         threads = torch.get_num_threads()
         torch.set_num_threads(min(default_num_processes, threads))
+        folds, selected = len(self.list_of_parameters), self.network
+        count = len(self.selection.computed)
+        groups = [range(count)] if folds == 1 else [range(0, (count + 1) // 2), range((count + 1) // 2, count)]
         total = None
-        for parameters in self.list_of_parameters:
-            self.universal_network.load_state_dict(parameters)
-            probabilities = torch.sigmoid_(self.predict_sliding_window_return_logits(data).to("cpu"))
-            total = probabilities if total is None else total.add_(probabilities)
+        for group in filter(len, groups):
+            self.network = selected.outputs(group)
+            self.label_manager = SelectedLabels(self.selection.computed[group.start:group.stop])
+            for fold, parameters in enumerate(self.list_of_parameters):
+                self.universal_network.load_state_dict(parameters)
+                probabilities = torch.sigmoid_(self.predict_sliding_window_return_logits(data).to("cpu"))
+                if folds == 1:
+                    total = probabilities
+                    continue
+                if total is None:
+                    total = probabilities.new_empty((count, *probabilities.shape[1:]))
+                part = total[group.start:group.stop]
+                part.copy_(probabilities) if fold == 0 else part.add_(probabilities)
+                del probabilities
+        self.network, self.label_manager = selected, SelectedLabels(self.selection.computed)
         torch.set_num_threads(threads)
-        return total.div_(len(self.list_of_parameters)) if len(self.list_of_parameters) > 1 else total
+        return total.div_(folds) if folds > 1 else total
 
     def to_input_grid(self, probabilities: torch.Tensor, properties: dict) -> np.ndarray:
         """One class's probabilities resampled (plans' resampling), uncropped and transposed back to the input."""
