@@ -79,3 +79,15 @@ def test_ensemble_runs_the_window_for_half_the_classes_at_a_time(two_fold_model,
     assert classes_per_window == [2, 2, 1, 1]
     torch.testing.assert_close(ensemble, (one_pass[0] + one_pass[1]) / 2, atol=2e-3, rtol=0)
     assert predictor.label_manager.num_segmentation_heads == 3  # the selection is restored
+
+    def failing_window(image):  # a case that fails in its second half: the next case sees every class again
+        if len(classes_per_window) == 6:
+            raise RuntimeError("corrupt case")
+        return counting_window(image)
+
+    monkeypatch.setattr(predictor, "predict_sliding_window_return_logits", failing_window)
+    selected = predictor.network.index.tolist()
+    with pytest.raises(RuntimeError, match="corrupt case"):
+        predictor.predict_probabilities(data)
+    assert predictor.label_manager.num_segmentation_heads == 3
+    assert predictor.network.index.tolist() == selected and len(selected) == 3

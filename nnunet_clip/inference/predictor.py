@@ -10,6 +10,7 @@ full-size CT with 32 classes never holds 32 full-size float32 maps.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
@@ -115,33 +116,43 @@ class UniversalPredictor(nnUNetPredictor):
         """(K, ...) float16 sigmoid probabilities on the preprocessed grid, averaged over the folds.
 
         Threads as in ``predict_logits_from_preprocessed_data``, which this replaces (it averages logits).
-        A fold ensemble runs the window for half the classes at a time, summing each fold into the
-        result: the window's 3 bytes per voxel and class then cover half the classes (a full-size
-        CT with 32 classes stays within 12 GB), at the cost of running the network twice per fold.
+        A fold ensemble sums the folds into one result and runs the window for half the classes at
+        a time, so the window's 3 bytes per voxel and class cover only half of them (the network
+        then runs twice per fold).
         """
         threads = torch.get_num_threads()
         torch.set_num_threads(min(default_num_processes, threads))
-        folds, selected = len(self.list_of_parameters), self.network
-        count = len(self.selection.computed)
-        groups = [range(count)] if folds == 1 else [range(0, (count + 1) // 2), range((count + 1) // 2, count)]
-        total = None
-        for group in filter(len, groups):
-            self.network = selected.outputs(group)
-            self.label_manager = SelectedLabels(self.selection.computed[group.start:group.stop])
-            for fold, parameters in enumerate(self.list_of_parameters):
-                self.universal_network.load_state_dict(parameters)
-                probabilities = torch.sigmoid_(self.predict_sliding_window_return_logits(data).to("cpu"))
-                if folds == 1:
-                    total = probabilities
-                    continue
-                if total is None:
-                    total = probabilities.new_empty((count, *probabilities.shape[1:]))
-                part = total[group.start:group.stop]
-                part.copy_(probabilities) if fold == 0 else part.add_(probabilities)
-                del probabilities
-        self.network, self.label_manager = selected, SelectedLabels(self.selection.computed)
+        names, folds = self.selection.computed, len(self.list_of_parameters)
+        if folds == 1:
+            total = self._sum_over_folds(data)
+        else:
+            total = torch.zeros((len(names), *data.shape[1:]), dtype=torch.half)
+            half = (len(names) + 1) // 2
+            for outputs in filter(len, (range(0, half), range(half, len(names)))):
+                with self._computing(outputs):
+                    self._sum_over_folds(data, total[outputs.start:outputs.stop])
+            total.div_(folds)
         torch.set_num_threads(threads)
-        return total.div_(folds) if folds > 1 else total
+        return total
+
+    def _sum_over_folds(self, data: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum over the folds of the computed classes' sigmoid probabilities, added into ``out`` if given."""
+        for parameters in self.list_of_parameters:
+            self.universal_network.load_state_dict(parameters)
+            probabilities = torch.sigmoid_(self.predict_sliding_window_return_logits(data).to("cpu"))
+            out = probabilities if out is None else out.add_(probabilities)
+        return out
+
+    @contextmanager
+    def _computing(self, outputs: range):
+        """Compute only the selection's outputs ``outputs`` inside the block; the whole selection again after."""
+        selected, labels = self.network, self.label_manager
+        self.network = selected.outputs(outputs)
+        self.label_manager = SelectedLabels(self.selection.computed[outputs.start:outputs.stop])
+        try:
+            yield
+        finally:
+            self.network, self.label_manager = selected, labels
 
     def to_input_grid(self, probabilities: torch.Tensor, properties: dict) -> np.ndarray:
         """One class's probabilities resampled (plans' resampling), uncropped and transposed back to the input."""
