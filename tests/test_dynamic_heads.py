@@ -24,9 +24,9 @@ def explicit_heads(features: torch.Tensor, params: torch.Tensor, heads: DynamicH
     return out
 
 
-@pytest.mark.parametrize("chunk_elements", [dynamic_heads.CHUNK_ELEMENTS, 1000])
+@pytest.mark.parametrize("chunk_elements", [dynamic_heads.CHUNK_ELEMENTS["cpu"], 1000])
 def test_batched_heads_equal_explicit_convolutions_with_gradients(monkeypatch, chunk_elements):
-    monkeypatch.setattr(dynamic_heads, "CHUNK_ELEMENTS", chunk_elements)  # 1000: many chunks, a ragged last one
+    monkeypatch.setitem(dynamic_heads.CHUNK_ELEMENTS, "cpu", chunk_elements)  # 1000: many chunks, a ragged last one
     heads = DynamicHeads(8, (8, 8, 1))
     g = torch.Generator().manual_seed(0)
     features = torch.randn(2, 8, 5, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)

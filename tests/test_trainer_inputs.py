@@ -38,6 +38,23 @@ def test_loss_masks_of_the_trainer_and_its_ablations(tiny_preprocessed):
     assert one_hot.plans_manager.plans["universal_model"]["text_encoder"] is None
 
 
+def test_a_class_no_training_case_annotates_is_marked_untrained_and_logged(tiny_preprocessed):
+    dataset_json = json.loads((tiny_preprocessed / "dataset.json").read_text())
+    for classes in dataset_json["annotated_classes"].values():
+        if "liver tumor" in classes:
+            classes.remove("liver tumor")
+    trainer = make_trainer(tiny_preprocessed, dataset_json=dataset_json)
+    trainer.initialize()
+    trainer.mark_trained_classes()
+    assert trainer.network.class_trained.tolist() == [True, True, True, True, False]
+    log = open(trainer.log_file).read()
+    assert "No training case annotates liver tumor: the model will not learn this class" in log
+    unmasked = make_trainer(tiny_preprocessed, nnUNetTrainerCLIPUnmasked, dataset_json=dataset_json)
+    unmasked.initialize()
+    unmasked.mark_trained_classes()  # the ablation supervises every class in every case
+    assert unmasked.network.class_trained.all()
+
+
 def test_training_without_embeddings_says_which_command_makes_them(tiny_preprocessed):
     copy = tiny_preprocessed.parent / "Dataset990_NoEmbeddings"  # preprocessed only: no raw data, no embeddings
     copy.mkdir()

@@ -68,6 +68,27 @@ def test_a_subset_of_embeddings_computes_only_those_classes_with_the_same_logits
     torch.testing.assert_close(subset, full[:, [2, 0]])
 
 
+def test_classes_no_training_case_annotated_are_predicted_absent_in_both_prediction_paths():
+    from nnunet_clip.inference.predictor import SelectedHeads
+    from nnunet_clip.network.universal_unet import UNTRAINED_LOGIT
+
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=False).eval()
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        before = network(x)
+        network.class_trained[1] = False  # "liver": annotated by no training case
+        after = network(x)
+        selected = SelectedHeads(network, [1, 2], torch.randn(1, 6))(x)  # nnunet-clip predict; one zero-shot class
+    assert torch.all(after[:, 1] == UNTRAINED_LOGIT)
+    torch.testing.assert_close(after[:, [0, 2]], before[:, [0, 2]])
+    assert torch.all(selected[:, 0] == UNTRAINED_LOGIT)
+    torch.testing.assert_close(selected[:, 1], before[:, 2])
+    assert selected[:, 2].std() > 0  # a prompted class is computed, never treated as untrained
+    assert "class_trained" in network.state_dict()
+
+
 def test_state_dict_carries_embeddings_and_class_names():
     network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
     network.set_class_embeddings(torch.arange(18.0).reshape(3, 6))

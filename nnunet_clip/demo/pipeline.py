@@ -23,9 +23,9 @@ FOLD = "all"
 class Budget:
     """How much network and training the demo affords."""
 
-    epochs: int = 30
+    epochs: int = 40
     iterations_per_epoch: int = 16
-    learning_rate: float = 3e-3
+    learning_rate: float = 2e-3
     val_iterations: int = 1
     features: tuple[int, ...] = (8, 16, 32, 64)
     patch_size: tuple[int, int, int] = (40, 48, 64)

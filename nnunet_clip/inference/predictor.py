@@ -42,8 +42,10 @@ class SelectedHeads(nn.Module):
         self.register_buffer("extra", torch.zeros(0, width) if extra_embeddings is None else extra_embeddings.float())
 
     def forward(self, x: torch.Tensor):
-        trained = self.network.class_embeddings[self.index]
-        return self.network(x, torch.cat([trained, self.extra.to(trained.dtype)]))
+        embeddings = self.network.class_embeddings[self.index]
+        trained = torch.cat([self.network.class_trained[self.index],
+                             torch.ones(len(self.extra), dtype=torch.bool, device=self.extra.device)])
+        return self.network(x, torch.cat([embeddings, self.extra.to(embeddings.dtype)]), trained)
 
     def outputs(self, outputs: range) -> "SelectedHeads":
         """The same network computing only the outputs ``outputs`` (a range of this module's outputs)."""

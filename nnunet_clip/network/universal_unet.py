@@ -9,7 +9,8 @@ order are unchanged. On top: the controller and the per-class dynamic heads, one
 parameters per deep-supervision output.
 
 The class embeddings are a buffer (checkpoints carry them), with their mean: every embedding,
-trained or zero-shot, reaches the controller centred on the trained classes' mean. The class
+trained or zero-shot, reaches the controller centred on the trained classes' mean. A third buffer
+marks the classes some training case annotated; the others output ``UNTRAINED_LOGIT``. The class
 names travel in the state dict's extra state.
 """
 from __future__ import annotations
@@ -21,6 +22,12 @@ from torch import nn
 
 from nnunet_clip.network.controller import HeadParameterController
 from nnunet_clip.network.dynamic_heads import DynamicHeads
+
+
+UNTRAINED_LOGIT = -1e4
+"""Logit of a class that no training case annotated (sigmoid 0: absent). Its head never learned;
+left alone it outputs noise that can cover the whole image, and nnU-Net's label-map export paints
+later classes over earlier ones, so one such class could erase the trained ones."""
 
 
 class UniversalUNet(nn.Module):
@@ -37,21 +44,28 @@ class UniversalUNet(nn.Module):
         self.class_names = list(class_names)
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
         self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
+        self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
         self.heads = DynamicHeads(head_in_channels, head_channels)
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
                                                   len(self.decoder.seg_layers), self.heads.initial_parameters(),
                                                   controller_hidden)
 
-    def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None):
-        """Logits of every class (or of the given (K', D) embeddings), one map per deep-supervision level."""
+    def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None,
+                trained: torch.Tensor | None = None):
+        """Logits of every class (or of the given (K', D) embeddings), one map per deep-supervision level.
+
+        ``trained`` (K',) bool: outputs that are False get ``UNTRAINED_LOGIT``; by default the
+        model's own classes follow ``class_trained`` and given embeddings are all computed."""
         skips = self.encoder(x)
         features = self.decoder(skips)
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
         embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
         params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
+        if trained is None and class_embeddings is None:
+            trained = self.class_trained
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
-            return self.heads(features, params[:, :, 0])
-        return [self.heads(f, params[:, :, level]) for level, f in enumerate(features)]
+            return _untrained_absent(self.heads(features, params[:, :, 0]), trained)
+        return [_untrained_absent(self.heads(f, params[:, :, level]), trained) for level, f in enumerate(features)]
 
     def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
         """Copy (K, D) embeddings, in the order of ``class_names``, and their mean into the buffers."""
@@ -67,3 +81,11 @@ class UniversalUNet(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         if state["class_names"] != self.class_names:
             raise ValueError(f"checkpoint classes {state['class_names']} differ from the network's {self.class_names}")
+
+
+def _untrained_absent(logits: torch.Tensor, trained: torch.Tensor | None) -> torch.Tensor:
+    """``logits`` (B, K, *S) with the classes not ``trained`` set to ``UNTRAINED_LOGIT``."""
+    if trained is None or bool(trained.all()):
+        return logits
+    untrained = ~trained.to(logits.device).view(1, -1, *[1] * (logits.ndim - 2))
+    return logits.masked_fill(untrained, UNTRAINED_LOGIT)

@@ -91,6 +91,22 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         super().initialize()
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
 
+    def on_train_start(self):
+        super().on_train_start()
+        self.mark_trained_classes()
+
+    def mark_trained_classes(self) -> None:
+        """Record in the network which classes the loss sees in some training case; the others
+        it predicts absent (``UniversalUNet.class_trained``)."""
+        train_keys, _ = self.do_split()
+        trained = self.loss_mask(train_keys).bool().any(0)
+        self._unwrapped_network().class_trained.copy_(trained)
+        if not trained.all():
+            never = [name for name, seen in zip(self.class_names, trained) if not seen]
+            self.print_to_log_file(f"No training case annotates {', '.join(never)}: the model will not learn "
+                                   f"{'this class' if len(never) == 1 else 'these classes'} and predicts "
+                                   f"{'it' if len(never) == 1 else 'them'} absent.")
+
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
         return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
