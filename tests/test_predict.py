@@ -122,6 +122,21 @@ def test_selected_classes_compute_only_their_heads_and_match_the_full_prediction
         "background": 0, "spleen": [1], "liver": [2, 4], "liver tumor": [3, 4]}
 
 
+def test_a_class_the_model_never_saw_annotated_is_written_empty_with_a_warning(trained_model, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(trained_model.model_folder, model)
+    checkpoint_path = model / "fold_0" / "checkpoint_final.pth"
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    checkpoint["network_weights"]["class_trained"][model_classes(trained_model).index("liver")] = False
+    torch.save(checkpoint, checkpoint_path)
+    out = tmp_path / "out"
+    assert main(["predict", "-m", str(model), "-i", str(tiny_case(trained_model)), "-o", str(out), *FAST,
+                 "--classes", "liver", "spleen", "--no-postprocess", "--probabilities"]) == 0
+    assert "warning: no training case annotated liver: the model predicts it absent" in capsys.readouterr().err
+    assert not read(out / "abdsrc_000" / "liver.nii.gz")[0].any()
+    assert read(out / "abdsrc_000" / "probabilities" / "spleen.nii.gz")[0].max() > 0
+
+
 def test_sided_organ_is_computed_with_its_other_side_for_postprocessing(trained_model, tmp_path, monkeypatch):
     heads = []
     forward = UniversalUNet.forward

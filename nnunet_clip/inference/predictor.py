@@ -10,6 +10,7 @@ full-size CT with 32 classes never holds 32 full-size float32 maps.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -92,8 +93,26 @@ class UniversalPredictor(nnUNetPredictor):
         self.text_encoder: dict | None = spec["text_encoder"]
         self.selection: ClassSelection | None = None
 
+    def untrained_folds(self) -> dict[str, list]:
+        """Model class -> the folds whose training cases never annotated it (``UniversalUNet.class_trained``)."""
+        untrained: dict[str, list] = {}
+        for fold, parameters in zip(self.folds, self.list_of_parameters):
+            for name, trained in zip(self.model_classes, parameters["class_trained"].tolist()):
+                if not trained:
+                    untrained.setdefault(name, []).append(fold)
+        return untrained
+
     def select(self, selection: ClassSelection) -> None:
-        """Compute only ``selection.computed`` from now on, in that order."""
+        """Compute only ``selection.computed`` from now on, in that order; warn about requested
+        classes that some fold never saw annotated."""
+        untrained = self.untrained_folds()
+        never = [n for n in selection.requested if len(untrained.get(n, ())) == len(self.folds)]
+        if never:
+            print(f"warning: no training case annotated {', '.join(never)}: the model predicts "
+                  f"{'it' if len(never) == 1 else 'them'} absent (empty masks)", file=sys.stderr)
+        for name in (n for n in selection.requested if n in untrained and n not in never):
+            print(f"warning: {name}: fold(s) {', '.join(map(str, untrained[name]))} never saw it annotated and "
+                  "add probability 0 to the ensemble's average", file=sys.stderr)
         index = [self.model_classes.index(c) for c in selection.model_classes]
         self.network = SelectedHeads(self.universal_network, index, selection.zero_shot_embeddings)
         self.label_manager = SelectedLabels(selection.computed)

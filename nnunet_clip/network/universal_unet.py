@@ -24,10 +24,11 @@ from nnunet_clip.network.controller import HeadParameterController
 from nnunet_clip.network.dynamic_heads import DynamicHeads
 
 
-UNTRAINED_LOGIT = -1e4
-"""Logit of a class that no training case annotated (sigmoid 0: absent). Its head never learned;
+UNTRAINED_LOGIT = -50.0
+"""Logit of a class that no training case annotated (sigmoid 2e-22: absent). Its head never learned;
 left alone it outputs noise that can cover the whole image, and nnU-Net's label-map export paints
-later classes over earlier ones, so one such class could erase the trained ones."""
+later classes over earlier ones, so one such class could erase the trained ones. Not larger:
+nnU-Net's sliding window sums Gaussian-weighted logits in float16 (at most 65504)."""
 
 
 class UniversalUNet(nn.Module):
