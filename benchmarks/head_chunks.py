@@ -18,7 +18,7 @@ import time
 import torch
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
 
-from nnunet_clip.demo.pipeline import Budget, _strides
+from nnunet_clip.demo.pipeline import Budget, demo_architecture
 from nnunet_clip.network import dynamic_heads
 from nnunet_clip.network.build import build_universal_network, universal_model_plans
 from nnunet_clip.taxonomy import CLASS_NAMES
@@ -31,16 +31,13 @@ class _Plans:
 
 
 def demo_network(budget: Budget) -> tuple[torch.nn.Module, tuple[int, int, int]]:
-    """The demo's network (as ``pipeline.small_plans`` configures it) and its patch size."""
-    stages = len(budget.features)
-    strides, patch = _strides(budget.patch_size, stages)
+    """The demo's network (nnU-Net's default PlainConvUNet settings with ``demo_architecture``) and patch."""
+    architecture, patch = demo_architecture(budget)
     kwargs = {
-        "n_stages": stages, "features_per_stage": list(budget.features), "conv_op": "torch.nn.modules.conv.Conv3d",
-        "kernel_sizes": [[3, 3, 3]] * stages, "strides": strides, "n_conv_per_stage": [2] * stages,
-        "n_conv_per_stage_decoder": [2] * (stages - 1), "conv_bias": True,
+        "conv_op": "torch.nn.modules.conv.Conv3d", "conv_bias": True,
         "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d", "norm_op_kwargs": {"eps": 1e-5, "affine": True},
         "dropout_op": None, "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU",
-        "nonlin_kwargs": {"inplace": True}}
+        "nonlin_kwargs": {"inplace": True}, **architecture}
     configuration = ConfigurationManager({
         "architecture": {"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
                          "arch_kwargs": kwargs, "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]},

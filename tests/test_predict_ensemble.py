@@ -91,3 +91,24 @@ def test_ensemble_runs_the_window_for_half_the_classes_at_a_time(two_fold_model,
         predictor.predict_probabilities(data)
     assert predictor.label_manager.num_segmentation_heads == 3
     assert predictor.network.index.tolist() == selected and len(selected) == 3
+
+
+def test_classes_some_folds_never_saw_annotated_are_named_per_fold(two_fold_model, tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(two_fold_model, folder)
+    predictor = UniversalPredictor(use_mirroring=False, device=torch.device("cpu"), allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(two_fold_model), (0, 1))
+    classes = predictor.model_classes
+    for fold, untrained in ((0, ["liver"]), (1, ["liver", "spleen"])):
+        path = folder / f"fold_{fold}" / "checkpoint_final.pth"
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        for name in untrained:
+            checkpoint["network_weights"]["class_trained"][classes.index(name)] = False
+        torch.save(checkpoint, path)
+    predictor.initialize_from_trained_model_folder(str(folder), (0, 1))
+    assert predictor.untrained_folds() == {"liver": [0, 1], "spleen": [1]}
+    predictor.select(select_classes(["liver", "spleen", "liver tumor"], classes, None, with_helpers=False))
+    warnings = capsys.readouterr().err.splitlines()
+    assert [w for w in warnings if w.startswith("warning")] == [
+        "warning: no training case annotated liver: the model predicts it absent (empty masks)",
+        "warning: spleen: fold(s) 1 never saw it annotated and add probability 0 to the ensemble's average"]

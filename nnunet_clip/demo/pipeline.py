@@ -62,17 +62,22 @@ def _strides(patch_size: tuple[int, ...], stages: int) -> tuple[list[list[int]],
     return strides, [-(-p // t) * t for p, t in zip(patch_size, total)]
 
 
+def demo_architecture(budget: Budget) -> tuple[dict, list[int]]:
+    """The budget's network (PlainConvUNet keyword arguments that replace the planned ones) and patch size."""
+    stages = len(budget.features)
+    strides, patch = _strides(budget.patch_size, stages)
+    return dict(n_stages=stages, features_per_stage=list(budget.features), strides=strides,
+                kernel_sizes=[[3, 3, 3]] * stages, n_conv_per_stage=[2] * stages,
+                n_conv_per_stage_decoder=[2] * (stages - 1)), patch
+
+
 def small_plans(plans: dict, budget: Budget) -> dict:
     """nnU-Net's plans with the budget's network width, depth, patch and batch size for 3d_fullres."""
     plans = json.loads(json.dumps(plans))
     plans["plans_name"] = PLANS
     config = plans["configurations"][CONFIGURATION]
-    stages = len(budget.features)
-    strides, patch = _strides(budget.patch_size, stages)
-    kwargs = config["architecture"]["arch_kwargs"]
-    kwargs.update(n_stages=stages, features_per_stage=list(budget.features), strides=strides,
-                  kernel_sizes=[[3, 3, 3]] * stages, n_conv_per_stage=[2] * stages,
-                  n_conv_per_stage_decoder=[2] * (stages - 1))
+    architecture, patch = demo_architecture(budget)
+    config["architecture"]["arch_kwargs"].update(architecture)
     config.update(patch_size=patch, batch_size=budget.batch_size)
     plans["configurations"] = {CONFIGURATION: config}
     return plans

@@ -64,9 +64,10 @@ class UniversalUNet(nn.Module):
         params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
         if trained is None and class_embeddings is None:
             trained = self.class_trained
+        untrained = None if trained is None or bool(trained.all()) else ~trained.view(1, -1, *[1] * (x.ndim - 2))
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
-            return _untrained_absent(self.heads(features, params[:, :, 0]), trained)
-        return [_untrained_absent(self.heads(f, params[:, :, level]), trained) for level, f in enumerate(features)]
+            return _absent(self.heads(features, params[:, :, 0]), untrained)
+        return [_absent(self.heads(f, params[:, :, level]), untrained) for level, f in enumerate(features)]
 
     def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
         """Copy (K, D) embeddings, in the order of ``class_names``, and their mean into the buffers."""
@@ -84,9 +85,6 @@ class UniversalUNet(nn.Module):
             raise ValueError(f"checkpoint classes {state['class_names']} differ from the network's {self.class_names}")
 
 
-def _untrained_absent(logits: torch.Tensor, trained: torch.Tensor | None) -> torch.Tensor:
-    """``logits`` (B, K, *S) with the classes not ``trained`` set to ``UNTRAINED_LOGIT``."""
-    if trained is None or bool(trained.all()):
-        return logits
-    untrained = ~trained.to(logits.device).view(1, -1, *[1] * (logits.ndim - 2))
-    return logits.masked_fill(untrained, UNTRAINED_LOGIT)
+def _absent(logits: torch.Tensor, untrained: torch.Tensor | None) -> torch.Tensor:
+    """``logits`` (B, K, *S) with the ``untrained`` (1, K, 1, ...) classes set to ``UNTRAINED_LOGIT``."""
+    return logits if untrained is None else logits.masked_fill(untrained, UNTRAINED_LOGIT)
