@@ -1,8 +1,9 @@
 """The paper's claims at small scale, on the demo's synthetic sources (docs/benchmarks.md).
 
 Trains on the same sources and the same budget: the Universal Model (nnUNetTrainerCLIP), its
-unmasked ablation, its one-hot ablation, and one stock nnU-Net (nnUNetTrainer) per source, each
-on that source's cases alone. Then, on the fully labelled held-out scans: DSC per class (a
+unmasked ablation, its one-hot ablation, and one stock nnU-Net per source, each on that source's
+cases alone (nnUNetTrainerNoMirroring with nnU-Net's SGD at its learning rate of 1e-2: the classes
+have sides, which mirroring would swap, as the Universal Model's trainers do not mirror either). Then, on the fully labelled held-out scans: DSC per class (a
 source's model is scored on the classes its source annotates) and the wall time to segment them
 with the one Universal Model against all the dataset-specific models.
 
@@ -19,7 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 UNIVERSAL = ("nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked", "nnUNetTrainerOneHot")
-STOCK = "nnUNetTrainer"
+STOCK = "nnUNetTrainerNoMirroring"
+STOCK_LEARNING_RATE = 1e-2
+"""nnU-Net's own (SGD); the demo budget's learning rate is for the Universal Model's AdamW."""
 UNIVERSAL_ID = 500
 
 
@@ -78,7 +81,8 @@ def main() -> None:
     results = {}
     for trainer, dataset_id, source in runs:
         name = f"{trainer}:{source}" if source else trainer
-        model, train_s = timed(pipeline.train, dataset_id, trainer, budget, args.device)
+        model, train_s = timed(pipeline.train, dataset_id, trainer,
+                               replace(budget, learning_rate=STOCK_LEARNING_RATE) if source else budget, args.device)
         prediction = out / "predictions" / name.replace(":", "_")
         _, predict_s = timed(pipeline.predict, model, heldout / "imagesTs", prediction, args.device)
         metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)

@@ -1,4 +1,5 @@
-"""The partial-label Dice + BCE loss: nnU-Net's loss where everything is annotated, zero where not."""
+"""The partial-label Dice + BCE loss: nnU-Net's loss where everything is annotated and present, zero where
+not annotated, BCE alone where annotated and absent."""
 from __future__ import annotations
 
 import pytest
@@ -54,3 +55,21 @@ def test_deep_supervision_wrapper_applies_the_mask_at_every_level():
     wrapped([l for l, _ in levels], [t for _, t in levels], [annotated] * 2).backward()
     for logits, _ in levels:
         assert torch.all(logits.grad.abs().flatten(2).sum(-1)[annotated == 0] == 0)
+
+
+@pytest.mark.parametrize("batch_dice", [False, True])
+def test_an_annotated_class_absent_from_the_patch_gets_only_the_bce_gradient(batch_dice):
+    """Soft Dice against an empty target would push every logit of the class below about -25."""
+    logits, target = logits_and_target(5)
+    target[:, 2] = 0  # class 2: annotated in every case, absent from every patch
+    PartialLabelDiceBCELoss(batch_dice=batch_dice)(logits, target, torch.ones(3, 4)).backward()
+    voxels_times_pairs = target[0, 0].numel() * 3 * 4
+    expected = torch.sigmoid(logits.detach()[:, 2]) / voxels_times_pairs  # d BCE / d logit against 0
+    torch.testing.assert_close(logits.grad[:, 2], expected)
+    assert torch.all(logits.grad[:, 1].abs().flatten(1).sum(-1) > 0)
+
+
+def test_empty_targets_leave_the_loss_bounded_at_saturated_logits():
+    logits = torch.full((1, 1, 4, 4, 4), -30.0, requires_grad=True)
+    loss = PartialLabelDiceBCELoss(batch_dice=False)(logits, torch.zeros_like(logits), torch.ones(1, 1))
+    assert loss.item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(-30.0)).item())

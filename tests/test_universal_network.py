@@ -68,6 +68,38 @@ def test_a_subset_of_embeddings_computes_only_those_classes_with_the_same_logits
     torch.testing.assert_close(subset, full[:, [2, 0]])
 
 
+def test_computing_only_the_annotated_classes_gives_the_masked_loss_the_same_gradients():
+    from nnunet_clip.loss import PartialLabelDiceBCELoss
+
+    torch.manual_seed(0)
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=True)
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    x = torch.randn(2, 1, 8, 16, 16)
+    annotated = torch.tensor([[True, False, True], [False, True, False]])
+    loss = PartialLabelDiceBCELoss(batch_dice=True)
+
+    def gradients(restrict: bool):
+        network.zero_grad()
+        if restrict:
+            with network.computing_only(annotated):
+                outputs = network(x)
+        else:
+            outputs = network(x)
+        sum(loss(o, (o.detach() > 0).float().roll(1, -1), annotated) for o in outputs).backward()
+        return outputs, {n: p.grad.clone() for n, p in network.named_parameters() if p.grad is not None}
+
+    full_outputs, full = gradients(False)
+    outputs, restricted = gradients(True)
+    for o, f in zip(outputs, full_outputs):
+        torch.testing.assert_close(o[annotated], f[annotated])
+        assert (o[~annotated] == 0).all()
+    assert full.keys() == restricted.keys()
+    for name in full:
+        torch.testing.assert_close(restricted[name], full[name], rtol=1e-4, atol=1e-6)
+    assert network.computed_classes is None  # the restriction ends with the context
+
+
 def test_classes_no_training_case_annotated_are_predicted_absent_in_both_prediction_paths():
     from nnunet_clip.inference.predictor import SelectedHeads
     from nnunet_clip.network.universal_unet import UNTRAINED_LOGIT

@@ -12,9 +12,14 @@ The class embeddings are a buffer (checkpoints carry them), with their mean: eve
 trained or zero-shot, reaches the controller centred on the trained classes' mean. A third buffer
 marks the classes some training case annotated; the others output ``UNTRAINED_LOGIT``. The class
 names travel in the state dict's extra state.
+
+In training, ``computing_only(mask)`` runs each case's heads for its annotated classes alone: the
+masked loss gives the other (case, class) pairs zero gradient, so their logits would be wasted work
+(masked back-propagation, paper §3.3). Their outputs are 0 and carry no gradient.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import torch
@@ -47,6 +52,7 @@ class UniversalUNet(nn.Module):
         self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
         self.heads = DynamicHeads(head_in_channels, head_channels)
+        self.computed_classes: torch.Tensor | None = None
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
                                                   len(self.decoder.seg_layers), self.heads.initial_parameters(),
                                                   controller_hidden)
@@ -66,8 +72,28 @@ class UniversalUNet(nn.Module):
             trained = self.class_trained
         untrained = None if trained is None or bool(trained.all()) else ~trained.view(1, -1, *[1] * (x.ndim - 2))
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
-            return _absent(self.heads(features, params[:, :, 0]), untrained)
-        return [_absent(self.heads(f, params[:, :, level]), untrained) for level, f in enumerate(features)]
+            return _absent(self._heads(features, params[:, :, 0]), untrained)
+        return [_absent(self._heads(f, params[:, :, level]), untrained) for level, f in enumerate(features)]
+
+    def _heads(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Logits (B, K, *S) of the heads ``params`` (B, K, P); with ``computed_classes`` only those per case."""
+        if self.computed_classes is None or bool(self.computed_classes.all()):
+            return self.heads(features, params)
+        logits = features.new_zeros((params.shape[0], params.shape[1], *features.shape[2:]))
+        for case, classes in enumerate(self.computed_classes.to(params.device)):
+            index = classes.nonzero()[:, 0]
+            if len(index):
+                logits[case, index] = self.heads(features[case:case + 1], params[case:case + 1, index])[0]
+        return logits
+
+    @contextmanager
+    def computing_only(self, classes: torch.Tensor):
+        """Within the context, compute only the (case, class) logits where ``classes`` (B, K) is True."""
+        self.computed_classes = classes.bool()
+        try:
+            yield
+        finally:
+            self.computed_classes = None
 
     def set_class_embeddings(self, embeddings: torch.Tensor) -> None:
         """Copy (K, D) embeddings, in the order of ``class_names``, and their mean into the buffers."""

@@ -146,10 +146,12 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
 
     @contextmanager
     def _loss_for_cases(self, keys):
-        loss = self.loss
-        self.loss = functools.partial(self._masked_loss, loss, self.loss_mask(keys).to(self.device))
+        """The loss masked to the cases' annotated classes, and the network computing only those."""
+        loss, mask = self.loss, self.loss_mask(keys).to(self.device)
+        self.loss = functools.partial(self._masked_loss, loss, mask)
         try:
-            yield
+            with self._unwrapped_network().computing_only(mask):
+                yield
         finally:
             self.loss = loss
 
