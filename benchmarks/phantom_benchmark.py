@@ -34,6 +34,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--heldout", type=int, default=4)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--quick", action="store_true", help="the demo's --quick budget and one case per source")
+    p.add_argument("--resume", action="store_true",
+                   help="keep --out: reuse its prepared datasets, trained models and per-model results")
+    p.add_argument("--trained-only", action="store_true",
+                   help="with --resume: train nothing, summarise the models an interrupted run finished")
     return p.parse_args()
 
 
@@ -46,52 +50,87 @@ def timed(f, *args):
 def main() -> None:
     args = parse_args()
     out = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
+    if not args.resume:
+        shutil.rmtree(out, ignore_errors=True)
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[name] = str(out / name)
     os.environ.setdefault("nnUNet_def_n_proc", "1")
     os.environ.setdefault("nnUNet_n_proc_DA", "0")
 
-    from dataset_conversion.convert import convert
-    from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo import pipeline
-    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
-    from nnunet_clip.synthetic.sources import DEMO_SOURCES, write_heldout, write_sources
     from nnunet_clip.taxonomy import CLASS_NAMES
 
     budget = pipeline.QUICK if args.quick else pipeline.Budget()
     budget = replace(budget, epochs=args.epochs or budget.epochs,
                      iterations_per_epoch=args.iterations or budget.iterations_per_epoch)
-    sources = tuple(replace(s, cases=1) for s in DEMO_SOURCES) if args.quick else DEMO_SOURCES
-    inputs = write_sources(out / "sources", sources)
+    datasets = prepare_datasets(out, budget, args)
     heldout = out / "heldout"
-    write_heldout(heldout, 1 if args.quick else args.heldout)
-
-    datasets = {"universal": UNIVERSAL_ID}
-    for i, (source, folder) in enumerate(inputs.items()):
-        convert(source, folder, UNIVERSAL_ID, "Phantoms")
-        datasets[source] = UNIVERSAL_ID + 1 + i
-        convert(source, folder, datasets[source], f"Phantoms_{source.replace('-', '_')}")
-    cli_main(["embed", "-d", str(UNIVERSAL_ID), "--pretrained", "none"])
-    for dataset_id in datasets.values():
-        pipeline.plan_and_preprocess(dataset_id, budget)
-
     runs = [(trainer, UNIVERSAL_ID, None) for trainer in UNIVERSAL]
     runs += [(STOCK, dataset_id, source) for source, dataset_id in datasets.items() if source != "universal"]
     results = {}
     for trainer, dataset_id, source in runs:
         name = f"{trainer}:{source}" if source else trainer
-        model, train_s = timed(pipeline.train, dataset_id, trainer,
-                               replace(budget, learning_rate=STOCK_LEARNING_RATE) if source else budget, args.device)
-        prediction = out / "predictions" / name.replace(":", "_")
-        _, predict_s = timed(pipeline.predict, model, heldout / "imagesTs", prediction, args.device)
-        metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)
         annotated = set(sources_annotated(out, source)) if source else set(CLASS_NAMES)
-        results[name] = {"train_seconds": round(train_s, 1), "predict_seconds": round(predict_s, 1),
-                         "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated}}
+        result = run_model(out, name, trainer, dataset_id, annotated,
+                           replace(budget, learning_rate=STOCK_LEARNING_RATE) if source else budget, args.device,
+                           train=not args.trained_only)
+        if result is not None:
+            results[name] = result
     summary = summarise(results, budget.as_dict(), len(list((heldout / "labelsTs").iterdir())))
     (out / "benchmark.json").write_text(json.dumps(summary, indent=1))
     print(markdown(summary))
+
+
+def prepare_datasets(out: Path, budget, args) -> dict[str, int]:
+    """Sources, held-out scans, the universal and the per-source datasets, planned and preprocessed
+    (kept from an earlier run with ``--resume``); returns source name → dataset id."""
+    from dataset_conversion.convert import convert
+    from nnunet_clip.cli import main as cli_main
+    from nnunet_clip.demo import pipeline
+    from nnunet_clip.synthetic.sources import DEMO_SOURCES, write_heldout, write_sources
+
+    sources = tuple(replace(s, cases=1) for s in DEMO_SOURCES) if args.quick else DEMO_SOURCES
+    datasets = {"universal": UNIVERSAL_ID, **{s.name: UNIVERSAL_ID + 1 + i for i, s in enumerate(sources)}}
+    prepared = out / "prepared.json"
+    if prepared.is_file():
+        return json.loads(prepared.read_text())
+    inputs = write_sources(out / "sources", sources)
+    write_heldout(out / "heldout", 1 if args.quick else args.heldout)
+    for source, folder in inputs.items():
+        convert(source, folder, UNIVERSAL_ID, "Phantoms")
+        convert(source, folder, datasets[source], f"Phantoms_{source.replace('-', '_')}")
+    cli_main(["embed", "-d", str(UNIVERSAL_ID), "--pretrained", "none"])
+    for dataset_id in datasets.values():
+        pipeline.plan_and_preprocess(dataset_id, budget)
+    prepared.write_text(json.dumps(datasets))
+    return datasets
+
+
+def run_model(out: Path, name: str, trainer: str, dataset_id: int, annotated: set[str], budget, device: str,
+              train: bool = True) -> dict | None:
+    """Train (unless an earlier run left the final checkpoint), predict and score one model; its
+    result is kept in ``results/`` and reused by ``--resume``. None: untrained and ``train`` False."""
+    from nnunet_clip.demo import pipeline
+    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
+    from nnunet_clip.evaluation.report import write_json
+
+    result_file = out / "results" / f"{name.replace(':', '_')}.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    model = pipeline.trained_model_folder(dataset_id, trainer)
+    train_s = None
+    if not (model / f"fold_{pipeline.FOLD}" / "checkpoint_final.pth").is_file():
+        if not train:
+            return None
+        model, train_s = timed(pipeline.train, dataset_id, trainer, budget, device)
+    heldout = out / "heldout"
+    prediction = out / "predictions" / name.replace(":", "_")
+    _, predict_s = timed(pipeline.predict, model, heldout / "imagesTs", prediction, device)
+    metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)
+    result = {"train_seconds": None if train_s is None else round(train_s, 1), "predict_seconds": round(predict_s, 1),
+              "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated}}
+    write_json(result, result_file)
+    return result
 
 
 def sources_annotated(out: Path, source: str) -> list[str]:
@@ -103,7 +142,7 @@ def sources_annotated(out: Path, source: str) -> list[str]:
 def summarise(results: dict, budget: dict, heldout: int) -> dict:
     """Per class: each universal variant's DSC and the mean DSC of the source models annotating it;
     inference time of the Universal Model against the sum over the source models."""
-    from nnunet_clip.taxonomy import CLASS_NAMES
+    from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
     stock = {k: v for k, v in results.items() if k.startswith(STOCK + ":")}
     per_class = {}
@@ -112,12 +151,25 @@ def summarise(results: dict, budget: dict, heldout: int) -> dict:
         scores = [v["dsc"][c] for v in stock.values() if v["dsc"].get(c) is not None]
         row["dataset-specific"] = sum(scores) / len(scores) if scores else None
         per_class[c] = row
+    organs = [c for c in CLASS_NAMES if c not in TUMORS]
+    covered = [c for c in organs if per_class[c]["dataset-specific"] is not None]
     return {
         "budget": budget, "heldout_scans": heldout, "models": results, "per_class_dsc": per_class,
+        "mean_organ_dsc": _column_means(per_class, organs),
+        "mean_dsc_organs_dataset_specific_models_cover": _column_means(per_class, covered),
         "inference_seconds": {"universal": results[UNIVERSAL[0]]["predict_seconds"],
                               "dataset_specific_total": round(sum(v["predict_seconds"] for v in stock.values()), 1),
                               "dataset_specific_models": len(stock)},
     }
+
+
+def _column_means(per_class: dict, classes: list[str]) -> dict:
+    """Per column, the mean DSC over ``classes`` where it is defined."""
+    means = {}
+    for column in next(iter(per_class.values())):
+        scores = [per_class[c][column] for c in classes if per_class[c][column] is not None]
+        means[column] = sum(scores) / len(scores) if scores else None
+    return means
 
 
 def markdown(summary: dict) -> str:
@@ -125,6 +177,10 @@ def markdown(summary: dict) -> str:
     lines = ["| class | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for c, row in summary["per_class_dsc"].items():
         lines.append(f"| {c} | " + " | ".join("–" if row[k] is None else f"{row[k]:.3f}" for k in columns) + " |")
+    for label, key in (("mean organ DSC", "mean_organ_dsc"),
+                       ("mean over the organs the dataset-specific models cover", "mean_dsc_organs_dataset_specific_models_cover")):
+        lines.append(f"| **{label}** | " + " | ".join(
+            "–" if summary[key][k] is None else f"**{summary[key][k]:.3f}**" for k in columns) + " |")
     t = summary["inference_seconds"]
     lines.append(f"\nInference on {summary['heldout_scans']} held-out scans: Universal Model {t['universal']} s, "
                  f"{t['dataset_specific_models']} dataset-specific models {t['dataset_specific_total']} s.")

@@ -55,6 +55,24 @@ def test_a_class_no_training_case_annotates_is_marked_untrained_and_logged(tiny_
     assert unmasked.network.class_trained.all()
 
 
+def test_a_training_step_computes_each_cases_heads_for_its_annotated_classes_only(tiny_preprocessed):
+    trainer = make_trainer(tiny_preprocessed)
+    trainer.initialize()
+    heads = trainer.network.heads
+    computed = []
+    heads.register_forward_hook(lambda module, args, out: computed.append(args[1].shape[:2]))
+    keys = ["liversrc_000", "abdsrc_001"]  # annotate liver and liver tumor; spleen, kidneys and liver
+    patch = trainer.configuration_manager.patch_size
+    target = [torch.zeros(2, 5, *(int(p * s) for p, s in zip(patch, scale)))
+              for scale in trainer._get_deep_supervision_scales()]
+    trainer.train_step({"data": torch.randn(2, 1, *patch), "target": target, "keys": keys})
+    assert computed == [(1, 2), (1, 4)] * len(target)  # (case, classes) per head call, per output level
+    assert trainer.network.computed_classes is None
+    computed.clear()
+    trainer.validation_step({"data": torch.randn(2, 1, *patch), "target": target, "keys": keys})
+    assert computed == [(2, 5)] * len(target)  # validation: every class of both cases
+
+
 def test_training_without_embeddings_says_which_command_makes_them(tiny_preprocessed):
     copy = tiny_preprocessed.parent / "Dataset990_NoEmbeddings"  # preprocessed only: no raw data, no embeddings
     copy.mkdir()

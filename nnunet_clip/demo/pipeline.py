@@ -136,6 +136,13 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     return Path(trainer.output_folder_base)
 
 
+def trained_model_folder(dataset_id: int, trainer_name: str) -> Path:
+    """Where ``train`` puts ``trainer_name``'s model of the dataset (its ``fold_all`` inside)."""
+    from nnunetv2.utilities.file_path_utilities import get_output_folder
+
+    return Path(get_output_folder(dataset_id, trainer_name, PLANS, CONFIGURATION))
+
+
 def predict(model_folder: Path, input_folder: Path, output_folder: Path, device_name: str = "auto") -> Path:
     """nnU-Net's predictor (sliding window, no mirroring) on every image of ``input_folder``."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
