@@ -14,6 +14,8 @@ import argparse
 import json
 import statistics
 import time
+from contextlib import nullcontext
+from typing import Callable, ContextManager
 
 import torch
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
@@ -47,12 +49,15 @@ def demo_network(budget: Budget) -> tuple[torch.nn.Module, tuple[int, int, int]]
     return network.to(memory_format=torch.channels_last_3d), tuple(patch)
 
 
-def step_seconds(network: torch.nn.Module, x: torch.Tensor, steps: int) -> float:
-    """Median wall time of ``steps`` forward + backward passes after one warm-up pass."""
+def step_seconds(network: torch.nn.Module, x: torch.Tensor, steps: int,
+                 context: Callable[[int], ContextManager] = lambda step: nullcontext()) -> float:
+    """Median wall time of ``steps`` forward + backward passes after one warm-up pass; pass ``i``
+    (0 to steps - 1; the warm-up repeats pass 0) runs inside ``context(i)``."""
     times = []
     for i in range(steps + 1):
         start = time.perf_counter()
-        sum(o.float().mean() for o in network(x)).backward()
+        with context(max(i - 1, 0)):
+            sum(o.float().mean() for o in network(x)).backward()
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)

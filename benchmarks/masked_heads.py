@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from head_chunks import demo_network
+from head_chunks import demo_network, step_seconds
 from nnunet_clip.demo.pipeline import Budget
 from nnunet_clip.taxonomy import CLASS_NAMES
 
@@ -40,18 +38,6 @@ def demo_annotations() -> list[torch.Tensor]:
     return [torch.tensor([c in classes for c in CLASS_NAMES]) for classes in annotated.values()]
 
 
-def pass_seconds(network, x: torch.Tensor, masks: list[torch.Tensor], restrict: bool) -> float:
-    """Median wall time of forward + backward passes, one per (B, K) mask, after a warm-up pass."""
-    times = []
-    for i, mask in enumerate([masks[0], *masks]):
-        start = time.perf_counter()
-        with network.computing_only(mask) if restrict else nullcontext():
-            sum(o.float().mean() for o in network(x)).backward()
-        if i:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
@@ -66,10 +52,12 @@ def main() -> None:
     x = torch.randn(budget.batch_size, 1, *patch).to(memory_format=torch.channels_last_3d)
     draws = torch.randint(len(cases), (args.steps, budget.batch_size)).tolist()
     masks = [torch.stack([cases[i] for i in draw]) for draw in draws]
-    results = {"all classes": [], "annotated classes": []}
+    ways = {"all classes": lambda step: nullcontext(),
+            "annotated classes": lambda step: network.computing_only(masks[step])}
+    results = {way: [] for way in ways}
     for _ in range(args.rounds):
-        for way, restrict in (("all classes", False), ("annotated classes", True)):
-            results[way].append(round(pass_seconds(network, x, masks, restrict), 4))
+        for way, context in ways.items():
+            results[way].append(round(step_seconds(network, x, len(masks), context), 4))
     print(json.dumps({"patch": patch, "batch": budget.batch_size, "threads": args.threads,
                       "classes": len(CLASS_NAMES), "cases": len(cases),
                       "annotated_classes_per_case": round(sum(int(m.sum()) for m in cases) / len(cases), 2),

@@ -3,9 +3,10 @@
 Trains on the same sources and the same budget: the Universal Model (nnUNetTrainerCLIP), its
 unmasked ablation, its one-hot ablation, and one stock nnU-Net per source, each on that source's
 cases alone (nnUNetTrainerNoMirroring with nnU-Net's SGD at its learning rate of 1e-2: the classes
-have sides, which mirroring would swap, as the Universal Model's trainers do not mirror either). Then, on the fully labelled held-out scans: DSC per class (a
-source's model is scored on the classes its source annotates) and the wall time to segment them
-with the one Universal Model against all the dataset-specific models.
+have sides, which mirroring would swap; the Universal Model's trainers do not mirror either).
+Then, on the fully labelled held-out scans: DSC per class (a source's model is scored on the
+classes its source annotates) and the wall time to segment them with the one Universal Model
+against all the dataset-specific models.
 
     python benchmarks/phantom_benchmark.py --out benchmark_output [--epochs E --iterations I]
 """
@@ -37,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="keep --out: reuse its prepared datasets, trained models and per-model results")
     p.add_argument("--trained-only", action="store_true",
-                   help="with --resume: train nothing, summarise the models an interrupted run finished")
+                   help="implies --resume; train nothing, summarise the models an interrupted run finished")
     return p.parse_args()
 
 
@@ -50,7 +51,7 @@ def timed(f, *args):
 def main() -> None:
     args = parse_args()
     out = args.out.resolve()
-    if not args.resume:
+    if not (args.resume or args.trained_only):
         shutil.rmtree(out, ignore_errors=True)
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[name] = str(out / name)
