@@ -236,3 +236,16 @@ def test_missing_fold_and_missing_input_are_one_line_errors(trained_model, tmp_p
     assert predict(trained_model, tmp_path / "nothing.nii.gz", tmp_path, "-f", "0") == 2
     errors = capsys.readouterr().err.strip().splitlines()[-2:]
     assert "checkpoint_final.pth for fold(s) 3" in errors[0] and "nothing.nii.gz: no such file" in errors[1]
+
+
+def test_a_model_trained_on_fold_all_only_is_found_without_folds(trained_model, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_model.model_folder, model, ignore=shutil.ignore_patterns("validation"))
+    trained = sorted(model.glob("fold_*"))
+    for extra in trained[1:]:
+        shutil.rmtree(extra)
+    trained[0].rename(model / "fold_all")
+    out = tmp_path / "out"
+    argv = ["predict", "-m", str(model), "-i", str(tiny_case(trained_model)), "-o", str(out), *FAST]
+    assert main(argv) == 0
+    assert (out / "abdsrc_000.nii.gz").is_file()

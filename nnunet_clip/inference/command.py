@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("-i", dest="input", required=True, help="a NIfTI file, a folder of them (any names) or a "
                    "folder of DICOM series")
     p.add_argument("-o", dest="output", required=True, help="output folder")
-    p.add_argument("-f", dest="folds", nargs="+", default=None, help="folds to ensemble (default: all trained)")
+    p.add_argument("-f", dest="folds", nargs="+", default=None, help="folds to ensemble (default: all trained "
+                   "numbered folds, else all)")
     p.add_argument("--classes", nargs="+", metavar="NAME", help="classes to predict, by name (case-insensitive, "
                    "aliases accepted; untrained names are predicted zero-shot); default: all trained classes")
     p.add_argument("--probabilities", action="store_true", help="also write sigmoid probabilities (uint8, × 255)")

@@ -93,6 +93,15 @@ class UniversalPredictor(nnUNetPredictor):
         self.text_encoder: dict | None = spec["text_encoder"]
         self.selection: ClassSelection | None = None
 
+    @staticmethod
+    def auto_detect_available_folds(model_training_output_dir: str, checkpoint_name: str) -> list:
+        """nnU-Net's numbered folds with the checkpoint, else ``all`` if it has one (a model trained on
+        every case, as the demo's; nnU-Net's own detection leaves ``fold_all`` out)."""
+        folds = nnUNetPredictor.auto_detect_available_folds(model_training_output_dir, checkpoint_name)
+        if not folds and os.path.isfile(os.path.join(model_training_output_dir, "fold_all", checkpoint_name)):
+            folds = ["all"]
+        return folds
+
     def untrained_folds(self) -> dict[str, list]:
         """Model class -> the folds whose training cases never annotated it (``UniversalUNet.class_trained``)."""
         untrained: dict[str, list] = {}
