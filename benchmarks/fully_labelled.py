@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import time
 from dataclasses import replace
 from pathlib import Path
 
+from phantom_benchmark import run_model
+
 DATASET_ID = 501
+TRAINER = "nnUNetTrainerCLIP"
 TRAINING_SEED = 0
 """The demo's training phantoms use seeds from 0 too: the same anatomies, fully labelled."""
 
@@ -48,34 +49,26 @@ def main() -> None:
     args = parse_args()
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        os.environ[name] = str(out / name)
-    os.environ.setdefault("nnUNet_def_n_proc", "1")
-    os.environ.setdefault("nnUNet_n_proc_DA", "0")
-
-    from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo import pipeline
-    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
+
+    pipeline.use_output_folders(out)
+    from nnunet_clip.cli import main as cli_main
     from nnunet_clip.synthetic.sources import write_heldout
+    from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
     budget = pipeline.Budget()
     budget = replace(budget, epochs=args.epochs or budget.epochs)
     write_training_set(out / "nnUNet_raw" / f"Dataset{DATASET_ID}_FullyLabelledPhantoms", args.cases)
-    heldout = out / "heldout"
-    write_heldout(heldout, args.heldout)
+    write_heldout(out / "heldout", args.heldout)
     cli_main(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])
     pipeline.plan_and_preprocess(DATASET_ID, budget)
-    start = time.perf_counter()
-    model = pipeline.train(DATASET_ID, "nnUNetTrainerCLIP", budget, args.device)
-    train_seconds = time.perf_counter() - start
-    prediction = pipeline.predict(model, heldout / "imagesTs", out / "predictions", args.device)
-    metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)
-    result = {"budget": budget.as_dict(), "training_cases": args.cases, "train_seconds": round(train_seconds, 1),
-              "mean_organ_dsc": metrics["mean_organ_dsc"],
-              "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items()}}
+    result = run_model(out, TRAINER, TRAINER, DATASET_ID, set(CLASS_NAMES), budget, args.device)
+    organs = [result["dsc"][c] for c in CLASS_NAMES if c not in TUMORS and result["dsc"][c] is not None]
+    result = {"budget": budget.as_dict(), "training_cases": args.cases,
+              "mean_organ_dsc": sum(organs) / len(organs), **result}
     (out / "fully_labelled.json").write_text(json.dumps(result, indent=1))
     print(f"fully labelled, {args.cases} cases, {budget.epochs} epochs: mean organ DSC "
-          f"{metrics['mean_organ_dsc']:.3f} (train {train_seconds:.0f} s)")
+          f"{result['mean_organ_dsc']:.3f} (train {result['train_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from dataclasses import replace
@@ -53,12 +52,9 @@ def main() -> None:
     out = args.out.resolve()
     if not (args.resume or args.trained_only):
         shutil.rmtree(out, ignore_errors=True)
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        os.environ[name] = str(out / name)
-    os.environ.setdefault("nnUNet_def_n_proc", "1")
-    os.environ.setdefault("nnUNet_n_proc_DA", "0")
-
     from nnunet_clip.demo import pipeline
+
+    pipeline.use_output_folders(out)
     from nnunet_clip.taxonomy import CLASS_NAMES
 
     budget = pipeline.QUICK if args.quick else pipeline.Budget()

@@ -241,11 +241,12 @@ def test_missing_fold_and_missing_input_are_one_line_errors(trained_model, tmp_p
 def test_a_model_trained_on_fold_all_only_is_found_without_folds(trained_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(trained_model.model_folder, model, ignore=shutil.ignore_patterns("validation"))
-    trained = sorted(model.glob("fold_*"))
-    for extra in trained[1:]:
+    for extra in model.glob("fold_[1-9]*"):
         shutil.rmtree(extra)
-    trained[0].rename(model / "fold_all")
-    out = tmp_path / "out"
-    argv = ["predict", "-m", str(model), "-i", str(tiny_case(trained_model)), "-o", str(out), *FAST]
-    assert main(argv) == 0
-    assert (out / "abdsrc_000.nii.gz").is_file()
+    (model / "fold_0").rename(model / "fold_all")
+    case = tiny_case(trained_model)
+    assert main(["predict", "-m", str(model), "-i", str(case), "-o", str(tmp_path / "all"), *FAST]) == 0
+    assert predict(trained_model, case, tmp_path / "fold0", "-f", "0") == 0
+    found, _ = read(tmp_path / "all" / "abdsrc_000.nii.gz")
+    fold0, _ = read(tmp_path / "fold0" / "abdsrc_000.nii.gz")
+    assert found.any() and np.array_equal(found, fold0)  # the fold_all checkpoint (fold 0's) was used

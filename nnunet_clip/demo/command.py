@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from collections import defaultdict
@@ -54,14 +53,6 @@ class Steps:
         yield
         self.seconds[name] = round(time.perf_counter() - t, 2)
         print(f"=== {name}: {self.seconds[name]:.1f} s ===", flush=True)
-
-
-def _environment(out: Path) -> None:
-    """nnU-Net's folders inside ``out``; few worker processes unless the user chose otherwise."""
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        os.environ[name] = str(out / name)
-    os.environ.setdefault("nnUNet_def_n_proc", "1")
-    os.environ.setdefault("nnUNet_n_proc_DA", "0")
 
 
 def _budget(args: argparse.Namespace):
@@ -120,11 +111,12 @@ def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple
 
 
 def run(args: argparse.Namespace) -> int:
+    from nnunet_clip.demo import pipeline
+
     out = args.out.resolve()
-    _environment(out)
+    pipeline.use_output_folders(out)
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
-    from nnunet_clip.demo import pipeline
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
                                          write_report)
     from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
