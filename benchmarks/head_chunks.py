@@ -2,9 +2,9 @@
 
 The dynamic heads run in chunks of ``CHUNK_ELEMENTS`` hidden-activation elements
 (``network/dynamic_heads.py``). This times one training forward + backward pass (no optimizer)
-of the network ``nnunet-clip demo`` trains: the demo budget's features and patch, batch 2,
-32 classes, deep supervision, channels-last as the demo runs it. Chunk sizes alternate over
-rounds; the median per chunk size is reported.
+of the network ``nnunet-clip demo`` trains: the demo budget's features, head input width and
+patch, batch 2, 32 classes, deep supervision, channels-last as the demo runs it. Chunk sizes
+alternate over rounds; the median per chunk size is reported.
 
     python benchmarks/head_chunks.py [--chunks 262144 1048576 4194304] [--steps 12] [--rounds 2] [--threads 2]
 """
@@ -15,6 +15,7 @@ import json
 import statistics
 import time
 from contextlib import nullcontext
+from types import SimpleNamespace
 from typing import Callable, ContextManager
 
 import torch
@@ -26,10 +27,6 @@ from nnunet_clip.network.build import build_universal_network, universal_model_p
 from nnunet_clip.taxonomy import CLASS_NAMES
 
 EMBEDDING_DIM = 512
-
-
-class _Plans:
-    plans = {"universal_model": universal_model_plans(list(CLASS_NAMES), EMBEDDING_DIM, None)}
 
 
 def demo_network(budget: Budget) -> tuple[torch.nn.Module, tuple[int, int, int]]:
@@ -44,7 +41,9 @@ def demo_network(budget: Budget) -> tuple[torch.nn.Module, tuple[int, int, int]]
         "architecture": {"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
                          "arch_kwargs": kwargs, "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]},
         "patch_size": patch, "batch_size": budget.batch_size, "spacing": [1.0, 1.0, 1.0], "batch_dice": False})
-    network = build_universal_network(_Plans(), configuration, 1, len(CLASS_NAMES), enable_deep_supervision=True)
+    plans = SimpleNamespace(plans={"universal_model": universal_model_plans(
+        list(CLASS_NAMES), EMBEDDING_DIM, None, budget.head_in_channels)})
+    network = build_universal_network(plans, configuration, 1, len(CLASS_NAMES), enable_deep_supervision=True)
     network.set_class_embeddings(torch.randn(len(CLASS_NAMES), EMBEDDING_DIM))
     return network.to(memory_format=torch.channels_last_3d), tuple(patch)
 

@@ -1,14 +1,18 @@
 """The paper's claims at small scale, on the demo's synthetic sources (docs/benchmarks.md).
 
 Trains on the same sources and the same budget: the Universal Model (nnUNetTrainerCLIP), its
-unmasked ablation, its one-hot ablation, and one stock nnU-Net per source, each on that source's
-cases alone (nnUNetTrainerNoMirroring with nnU-Net's SGD at its learning rate of 1e-2: the classes
-have sides, which mirroring would swap; the Universal Model's trainers do not mirror either).
+unmasked ablation, its one-hot ablation, and one dataset-specific model per source, each on that
+source's cases alone. By default a source's model is the Universal Model's recipe without text
+(nnUNetTrainerOneHot: AdamW, Dice + BCE per class, no mirroring); it learns only the classes its
+source annotates. ``--source-trainer nnUNetTrainerNoMirroring`` trains stock nnU-Net instead (SGD
+at its learning rate of 1e-2, no mirroring: the classes have sides), which learns nothing at the
+demo's budget (docs/benchmarks.md).
 Then, on the fully labelled held-out scans: DSC per class (a source's model is scored on the
 classes its source annotates) and the wall time to segment them with the one Universal Model
 against all the dataset-specific models.
 
     python benchmarks/phantom_benchmark.py --out benchmark_output [--epochs E --iterations I]
+                                           [--source-trainer nnUNetTrainerOneHot|nnUNetTrainerNoMirroring]
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 
 UNIVERSAL = ("nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked", "nnUNetTrainerOneHot")
-STOCK = "nnUNetTrainerNoMirroring"
-STOCK_LEARNING_RATE = 1e-2
-"""nnU-Net's own (SGD); the demo budget's learning rate is for the Universal Model's AdamW."""
+SOURCE_TRAINERS = {"nnUNetTrainerOneHot": None, "nnUNetTrainerNoMirroring": 1e-2}
+"""Trainers for the dataset-specific models and their learning rate (None: the demo budget's, for
+AdamW; 1e-2 is nnU-Net's own, for its SGD)."""
 UNIVERSAL_ID = 500
 
 
@@ -32,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="epochs per model (default: the demo budget's)")
     p.add_argument("--iterations", type=int, help="iterations per epoch (default: the demo budget's)")
     p.add_argument("--heldout", type=int, default=4)
+    p.add_argument("--source-trainer", default="nnUNetTrainerOneHot", choices=list(SOURCE_TRAINERS),
+                   help="trainer of the dataset-specific models")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--quick", action="store_true", help="the demo's --quick budget and one case per source")
     p.add_argument("--resume", action="store_true",
@@ -63,17 +69,20 @@ def main() -> None:
     datasets = prepare_datasets(out, budget, args)
     heldout = out / "heldout"
     runs = [(trainer, UNIVERSAL_ID, None) for trainer in UNIVERSAL]
-    runs += [(STOCK, dataset_id, source) for source, dataset_id in datasets.items() if source != "universal"]
+    runs += [(args.source_trainer, dataset_id, source) for source, dataset_id in datasets.items()
+             if source != "universal"]
+    source_lr = SOURCE_TRAINERS[args.source_trainer] or budget.learning_rate
     results = {}
     for trainer, dataset_id, source in runs:
         name = f"{trainer}:{source}" if source else trainer
         annotated = set(sources_annotated(out, source)) if source else set(CLASS_NAMES)
         result = run_model(out, name, trainer, dataset_id, annotated,
-                           replace(budget, learning_rate=STOCK_LEARNING_RATE) if source else budget, args.device,
+                           replace(budget, learning_rate=source_lr) if source else budget, args.device,
                            train=not args.trained_only)
         if result is not None:
             results[name] = result
-    summary = summarise(results, budget.as_dict(), len(list((heldout / "labelsTs").iterdir())))
+    summary = summarise(results, budget.as_dict(), len(list((heldout / "labelsTs").iterdir())),
+                        args.source_trainer)
     (out / "benchmark.json").write_text(json.dumps(summary, indent=1))
     print(markdown(summary))
 
@@ -136,27 +145,27 @@ def sources_annotated(out: Path, source: str) -> list[str]:
     return sorted({c for classes in json.loads(dataset.read_text())["annotated_classes"].values() for c in classes})
 
 
-def summarise(results: dict, budget: dict, heldout: int) -> dict:
+def summarise(results: dict, budget: dict, heldout: int, source_trainer: str) -> dict:
     """Per class: each universal variant's DSC and the mean DSC of the source models annotating it;
     inference time of the Universal Model against the sum over the source models."""
     from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
-    stock = {k: v for k, v in results.items() if k.startswith(STOCK + ":")}
+    source_models = {k: v for k, v in results.items() if k.startswith(source_trainer + ":")}
     per_class = {}
     for c in CLASS_NAMES:
         row = {t: results[t]["dsc"].get(c) for t in UNIVERSAL}
-        scores = [v["dsc"][c] for v in stock.values() if v["dsc"].get(c) is not None]
+        scores = [v["dsc"][c] for v in source_models.values() if v["dsc"].get(c) is not None]
         row["dataset-specific"] = sum(scores) / len(scores) if scores else None
         per_class[c] = row
     organs = [c for c in CLASS_NAMES if c not in TUMORS]
     covered = [c for c in organs if per_class[c]["dataset-specific"] is not None]
     return {
-        "budget": budget, "heldout_scans": heldout, "models": results, "per_class_dsc": per_class,
+        "budget": budget, "source_trainer": source_trainer, "heldout_scans": heldout, "models": results, "per_class_dsc": per_class,
         "mean_organ_dsc": _column_means(per_class, organs),
         "mean_dsc_organs_dataset_specific_models_cover": _column_means(per_class, covered),
         "inference_seconds": {"universal": results[UNIVERSAL[0]]["predict_seconds"],
-                              "dataset_specific_total": round(sum(v["predict_seconds"] for v in stock.values()), 1),
-                              "dataset_specific_models": len(stock)},
+                              "dataset_specific_total": round(sum(v["predict_seconds"] for v in source_models.values()), 1),
+                              "dataset_specific_models": len(source_models)},
     }
 
 

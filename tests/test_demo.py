@@ -67,6 +67,8 @@ def test_encoder_budget_and_report(demo):
     assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
                                       "template": "A computerized tomography of a {}"}
     assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
+    model_plans = next((out / "nnUNet_results").glob("*/nnUNetTrainerCLIP__*/plans.json"))
+    assert json.loads(model_plans.read_text())["universal_model"]["head_in_channels"] == 4  # the quick budget's
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md

@@ -13,8 +13,9 @@ from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 from nnunet_clip.trainers.nnUNetTrainerCLIP_ablations import nnUNetTrainerCLIPUnmasked, nnUNetTrainerOneHot
 
 
-def make_trainer(preprocessed, trainer_class=nnUNetTrainerCLIP, dataset_json=None):
-    plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False}
+def make_trainer(preprocessed, trainer_class=nnUNetTrainerCLIP, dataset_json=None, **plans_entries):
+    plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False,
+             **plans_entries}
     dataset_json = dataset_json or json.loads((preprocessed / "dataset.json").read_text())
     return trainer_class(plans, "3d_fullres", 0, dataset_json, device=torch.device("cpu"))
 
@@ -71,6 +72,18 @@ def test_a_training_step_computes_each_cases_heads_for_its_annotated_classes_onl
     computed.clear()
     trainer.validation_step({"data": torch.randn(2, 1, *patch), "target": target, "keys": keys})
     assert computed == [(2, 5)] * len(target)  # validation: every class of both cases
+
+
+def test_the_plans_set_the_width_of_the_heads_input(tiny_preprocessed):
+    default = make_trainer(tiny_preprocessed)
+    default.initialize()
+    assert default.network.heads.in_channels == 8  # the paper's
+    widened = make_trainer(tiny_preprocessed, universal_model={"head_in_channels": 12})
+    widened.initialize()
+    assert widened.network.heads.in_channels == 12
+    assert {layer.out_channels for layer in widened.network.decoder.seg_layers} == {12}
+    entry = widened.plans_manager.plans["universal_model"]  # what the saved plans carry to the predictor
+    assert entry["head_in_channels"] == 12 and entry["class_names"] == widened.class_names
 
 
 def test_training_without_embeddings_says_which_command_makes_them(tiny_preprocessed):

@@ -87,14 +87,16 @@ def _source_table(dataset: dict) -> dict:
 
 
 def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple[Path, Path]:
-    """Preview PNGs of the first held-out scan: prediction and reference."""
+    """Preview PNGs of the first held-out scan: prediction (its map's values named by the prediction's
+    labels.json) and reference (named by ``labels``)."""
     import numpy as np
     import SimpleITK as sitk
 
+    from nnunet_clip.evaluation.evaluate_folder import PREDICTION_LABELS
     from nnunet_clip.taxonomy import PARENTS, atom_table, region_class_names
     from nnunet_clip.visualization import save_overlay_png
 
-    def masks(path: Path) -> dict:
+    def masks(path: Path, labels: dict) -> dict:
         array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
         values = {name: [v for v, atom in atom_table(labels).items() if name in atom]
                   for name in region_class_names(labels)}
@@ -103,9 +105,10 @@ def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple
 
     case = sorted(p.name for p in (heldout / "labelsTs").glob("*.nii.gz"))[0]
     image = sitk.ReadImage(str(heldout / "imagesTs" / case.replace(".nii.gz", "_0000.nii.gz")))
-    preview = save_overlay_png(image, masks(prediction / case), out / "preview.png",
+    predicted_labels = json.loads((prediction / PREDICTION_LABELS).read_text())["labels"]
+    preview = save_overlay_png(image, masks(prediction / case, predicted_labels), out / "preview.png",
                                title=f"{case[:-7]}: prediction of {prediction.name}")
-    reference = save_overlay_png(image, masks(heldout / "labelsTs" / case), out / "reference.png",
+    reference = save_overlay_png(image, masks(heldout / "labelsTs" / case, labels), out / "reference.png",
                                  title=f"{case[:-7]}: reference")
     return preview, reference
 
@@ -149,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
             model = pipeline.train(args.dataset_id, trainer, budget, args.device)
         prediction = out / "predictions" / trainer
         with steps.step(f"predict held-out scans ({trainer})"):
-            pipeline.predict(model, heldout / "imagesTs", prediction, args.device)
+            device = [] if args.device == "auto" else ["--device", args.device]
+            if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
+                         *device]):
+                raise RuntimeError(f"nnunet-clip predict failed on {heldout / 'imagesTs'}")
         with steps.step(f"evaluate ({trainer})"):
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
             write_outputs(metrics, prediction / "metrics.json")

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nnunet_clip.network.build import PLANS_KEY
+
 PLANS = "nnUNetDemoPlans"
 CONFIGURATION = "3d_fullres"
 FOLD = "all"
@@ -23,11 +25,12 @@ FOLD = "all"
 class Budget:
     """How much network and training the demo affords."""
 
-    epochs: int = 44
+    epochs: int = 32
     iterations_per_epoch: int = 16
     learning_rate: float = 2e-3
     val_iterations: int = 1
-    features: tuple[int, ...] = (8, 16, 32, 64)
+    features: tuple[int, ...] = (16, 16, 32, 64)
+    head_in_channels: int = 16
     patch_size: tuple[int, int, int] = (40, 48, 64)
     batch_size: int = 2
 
@@ -35,7 +38,8 @@ class Budget:
         return asdict(self)
 
 
-QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 8, 16), patch_size=(24, 32, 32))
+QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 8, 16), head_in_channels=4,
+               patch_size=(24, 32, 32))
 """Enough to run every step (the tests' setting), not to learn."""
 
 
@@ -81,7 +85,8 @@ def demo_architecture(budget: Budget) -> tuple[dict, list[int]]:
 
 
 def small_plans(plans: dict, budget: Budget) -> dict:
-    """nnU-Net's plans with the budget's network width, depth, patch and batch size for 3d_fullres."""
+    """nnU-Net's plans with the budget's network width, depth, heads' input width, patch and batch size
+    for 3d_fullres."""
     plans = json.loads(json.dumps(plans))
     plans["plans_name"] = PLANS
     config = plans["configurations"][CONFIGURATION]
@@ -89,6 +94,7 @@ def small_plans(plans: dict, budget: Budget) -> dict:
     config["architecture"]["arch_kwargs"].update(architecture)
     config.update(patch_size=patch, batch_size=budget.batch_size)
     plans["configurations"] = {CONFIGURATION: config}
+    plans[PLANS_KEY] = {"head_in_channels": budget.head_in_channels}
     return plans
 
 

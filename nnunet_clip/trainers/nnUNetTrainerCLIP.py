@@ -28,7 +28,7 @@ from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
 from nnunet_clip.loss import PartialLabelDiceBCELoss
-from nnunet_clip.network.build import PLANS_KEY, build_universal_network, universal_model_plans
+from nnunet_clip.network.build import HEAD_IN_CHANNELS, PLANS_KEY, build_universal_network, universal_model_plans
 from nnunet_clip.partial_labels import AnnotatedClasses
 from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
@@ -62,8 +62,10 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self.annotations = AnnotatedClasses(dataset_json, self.class_names,
                                             join(self.preprocessed_dataset_folder_base, "dataset.json"))
         self.class_embeddings, text_encoder = self.load_class_embeddings()
+        configured = self.plans_manager.plans.get(PLANS_KEY, {})
         self.plans_manager.plans[PLANS_KEY] = universal_model_plans(
-            self.class_names, self.class_embeddings.shape[1], text_encoder)
+            self.class_names, self.class_embeddings.shape[1], text_encoder,
+            configured.get("head_in_channels", HEAD_IN_CHANNELS))
 
     def load_class_embeddings(self) -> tuple[torch.Tensor, dict | None]:
         """(K, D) embeddings of the classes in output order, and the text encoder that made them."""
