@@ -66,7 +66,7 @@ def main() -> None:
     budget = pipeline.QUICK if args.quick else pipeline.Budget()
     budget = replace(budget, epochs=args.epochs or budget.epochs,
                      iterations_per_epoch=args.iterations or budget.iterations_per_epoch)
-    datasets = prepare_datasets(out, budget, args)
+    datasets, budget = prepare_datasets(out, budget, args)
     heldout = out / "heldout"
     runs = [(trainer, UNIVERSAL_ID, None) for trainer in UNIVERSAL]
     runs += [(args.source_trainer, dataset_id, source) for source, dataset_id in datasets.items()
@@ -87,9 +87,10 @@ def main() -> None:
     print(markdown(summary))
 
 
-def prepare_datasets(out: Path, budget, args) -> dict[str, int]:
-    """Sources, held-out scans, the universal and the per-source datasets, planned and preprocessed
-    (kept from an earlier run with ``--resume``); returns source name → dataset id."""
+def prepare_datasets(out: Path, budget, args) -> tuple[dict[str, int], object]:
+    """Sources, held-out scans, the universal and the per-source datasets, planned and preprocessed;
+    returns source name → dataset id, and the budget. With ``--resume`` both are kept from the
+    earlier run, whose plans and models were made with its budget."""
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo import pipeline
@@ -99,7 +100,7 @@ def prepare_datasets(out: Path, budget, args) -> dict[str, int]:
     datasets = {"universal": UNIVERSAL_ID, **{s.name: UNIVERSAL_ID + 1 + i for i, s in enumerate(sources)}}
     prepared = out / "prepared.json"
     if prepared.is_file():
-        return json.loads(prepared.read_text())
+        return resumed(prepared, budget, args)
     inputs = write_sources(out / "sources", sources)
     write_heldout(out / "heldout", 1 if args.quick else args.heldout)
     for source, folder in inputs.items():
@@ -108,8 +109,20 @@ def prepare_datasets(out: Path, budget, args) -> dict[str, int]:
     cli_main(["embed", "-d", str(UNIVERSAL_ID), "--pretrained", "none"])
     for dataset_id in datasets.values():
         pipeline.plan_and_preprocess(dataset_id, budget)
-    prepared.write_text(json.dumps(datasets))
-    return datasets
+    prepared.write_text(json.dumps({"datasets": datasets, "budget": budget.as_dict()}))
+    return datasets, budget
+
+
+def resumed(prepared: Path, budget, args) -> tuple[dict[str, int], object]:
+    """The datasets and budget of an earlier run; an explicit --epochs/--iterations must agree."""
+    stored = json.loads(prepared.read_text())
+    kept = type(budget)(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored["budget"].items()})
+    for option, field in (("--epochs", "epochs"), ("--iterations", "iterations_per_epoch")):
+        given = getattr(args, option[2:])
+        if given and given != getattr(kept, field):
+            raise SystemExit(f"{prepared}: this run was prepared with {field} {getattr(kept, field)}, "
+                             f"not {option} {given}; resume it without {option} or start a new --out")
+    return stored["datasets"], kept
 
 
 def run_model(out: Path, name: str, trainer: str, dataset_id: int, annotated: set[str], budget, device: str,
