@@ -100,7 +100,7 @@ def prepare_datasets(out: Path, budget, args) -> tuple[dict[str, int], object]:
     datasets = {"universal": UNIVERSAL_ID, **{s.name: UNIVERSAL_ID + 1 + i for i, s in enumerate(sources)}}
     prepared = out / "prepared.json"
     if prepared.is_file():
-        return resumed(prepared, budget, args)
+        return resumed(prepared, args)
     inputs = write_sources(out / "sources", sources)
     write_heldout(out / "heldout", 1 if args.quick else args.heldout)
     for source, folder in inputs.items():
@@ -113,10 +113,12 @@ def prepare_datasets(out: Path, budget, args) -> tuple[dict[str, int], object]:
     return datasets, budget
 
 
-def resumed(prepared: Path, budget, args) -> tuple[dict[str, int], object]:
+def resumed(prepared: Path, args) -> tuple[dict[str, int], object]:
     """The datasets and budget of an earlier run; an explicit --epochs/--iterations must agree."""
+    from nnunet_clip.demo.pipeline import Budget
+
     stored = json.loads(prepared.read_text())
-    kept = type(budget)(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored["budget"].items()})
+    kept = Budget(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored["budget"].items()})
     for option, field in (("--epochs", "epochs"), ("--iterations", "iterations_per_epoch")):
         given = getattr(args, option[2:])
         if given and given != getattr(kept, field):
@@ -173,11 +175,13 @@ def summarise(results: dict, budget: dict, heldout: int, source_trainer: str) ->
     organs = [c for c in CLASS_NAMES if c not in TUMORS]
     covered = [c for c in organs if per_class[c]["dataset-specific"] is not None]
     return {
-        "budget": budget, "source_trainer": source_trainer, "heldout_scans": heldout, "models": results, "per_class_dsc": per_class,
+        "budget": budget, "source_trainer": source_trainer, "heldout_scans": heldout, "models": results,
+        "per_class_dsc": per_class,
         "mean_organ_dsc": _column_means(per_class, organs),
         "mean_dsc_organs_dataset_specific_models_cover": _column_means(per_class, covered),
         "inference_seconds": {"universal": results[UNIVERSAL[0]]["predict_seconds"],
-                              "dataset_specific_total": round(sum(v["predict_seconds"] for v in source_models.values()), 1),
+                              "dataset_specific_total": round(sum(v["predict_seconds"]
+                                                                  for v in source_models.values()), 1),
                               "dataset_specific_models": len(source_models)},
     }
 

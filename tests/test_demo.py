@@ -58,7 +58,11 @@ def test_metrics_of_both_models(demo):
         organ = [s["dsc"] for c, s in model["per_class"].items() if c not in TUMORS and s["dsc"] is not None]
         assert model["mean_organ_dsc"] == pytest.approx(sum(organ) / len(organ))
         assert set(model["tumor_detection"]) <= set(TUMORS)
-        assert (out / "predictions" / name / "metrics.json").is_file()
+        prediction = out / "predictions" / name
+        assert (prediction / "metrics.json").is_file()
+        # scored on what `nnunet-clip predict` writes: its labels.json names the map's values, one mask per class
+        assert json.loads((prediction / "labels.json").read_text())["files"]["liver"] == "liver.nii.gz"
+        assert (prediction / "phantom_001" / "liver.nii.gz").is_file()
     assert report["targets_met"]["wall_time"] is True
 
 

@@ -96,10 +96,10 @@ def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple
     from nnunet_clip.taxonomy import PARENTS, atom_table, region_class_names
     from nnunet_clip.visualization import save_overlay_png
 
-    def masks(path: Path, labels: dict) -> dict:
+    def masks(path: Path, map_labels: dict) -> dict:
         array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
-        values = {name: [v for v, atom in atom_table(labels).items() if name in atom]
-                  for name in region_class_names(labels)}
+        values = {name: [v for v, atom in atom_table(map_labels).items() if name in atom]
+                  for name in region_class_names(map_labels)}
         hosted_last = sorted(values, key=lambda n: n in PARENTS)  # drawn over their host organs
         return {name: np.isin(array, values[name]) for name in hosted_last}
 
