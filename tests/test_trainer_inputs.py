@@ -125,3 +125,25 @@ def test_embed_writes_embeddings_for_training_and_the_similarity_png(raw_only_da
     assert stored["class_names"] == ["spleen", "right kidney", "left kidney", "liver", "liver tumor"]
     assert stored["encoder"]["template"] == "A photo of a {}"
     assert stored["embeddings"].shape == (5, 512)
+
+
+@pytest.mark.parametrize("bfloat16", [True, False])
+def test_a_cpu_trainer_trains_channels_last_and_in_bfloat16_where_the_cpu_computes_in_it(tiny_preprocessed,
+                                                                                         monkeypatch, bfloat16):
+    from nnunet_clip.trainers import nnUNetTrainerCLIP as module
+
+    monkeypatch.setattr(module, "cpu_computes_bfloat16", lambda: bfloat16)
+    trainer = make_trainer(tiny_preprocessed)
+    trainer.initialize()
+    convolution = trainer.network.encoder.stages[0][0].convs[0].conv
+    assert convolution.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    dtypes = []
+    convolution.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    patch = trainer.configuration_manager.patch_size
+    target = [torch.zeros(2, 5, *(int(p * s) for p, s in zip(patch, scale)))
+              for scale in trainer._get_deep_supervision_scales()]
+    step = trainer.train_step({"data": torch.randn(2, 1, *patch), "target": target,
+                               "keys": ["liversrc_000", "abdsrc_001"]})
+    assert dtypes == [torch.bfloat16 if bfloat16 else torch.float32]
+    assert step["loss"] > 0 and convolution.weight.dtype == torch.float32  # weights stay float32
+    assert trainer.network(torch.randn(1, 1, *patch))[0].dtype == torch.float32  # so do the logits

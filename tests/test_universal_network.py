@@ -193,3 +193,21 @@ def test_controller_output_layer_starts_like_a_linear_layer_and_takes_hidden_tim
         optimizer.step()
         moves.append((layer(x).detach() - before).abs().mean())
     torch.testing.assert_close(moves[1] * 256, moves[0], rtol=1e-3, atol=0)
+
+
+def test_autocast_returns_float32_logits_close_to_the_float32_networks_and_float32_gradients():
+    torch.manual_seed(0)
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=True)
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    x = torch.randn(2, 1, 8, 16, 16)
+    reference = network(x)
+    network.autocast_dtype = torch.bfloat16
+    outputs = network(x)
+    assert [o.dtype for o in outputs] == [torch.float32] * 3
+    for output, expected in zip(outputs, reference):
+        assert not torch.equal(output, expected)  # computed in bfloat16 (8 significant bits)
+        torch.testing.assert_close(output, expected, atol=0.1 * expected.abs().max().item(), rtol=0.05)
+    sum(o.mean() for o in outputs).backward()
+    gradient = next(network.controller.parameters()).grad
+    assert gradient.dtype == torch.float32 and gradient.abs().sum() > 0

@@ -53,6 +53,9 @@ class UniversalUNet(nn.Module):
         self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
         self.heads = DynamicHeads(head_in_channels, head_channels)
         self.computed_classes: torch.Tensor | None = None
+        self.autocast_dtype: torch.dtype | None = None
+        """Set: the forward pass runs under autocast in this dtype and returns float32 logits (the
+        trainer sets bfloat16 on CPUs that compute in it, ``nnUNetTrainerCLIP.use_cpu_fast_paths``)."""
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
                                                   len(self.decoder.seg_layers), self.heads.initial_parameters(),
                                                   controller_hidden)
@@ -63,6 +66,13 @@ class UniversalUNet(nn.Module):
 
         ``trained`` (K',) bool: outputs that are False get ``UNTRAINED_LOGIT``; by default the
         model's own classes follow ``class_trained`` and given embeddings are all computed."""
+        if self.autocast_dtype is None:
+            return self._logits(x, class_embeddings, trained)
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+            logits = self._logits(x, class_embeddings, trained)
+        return logits.float() if isinstance(logits, torch.Tensor) else [level.float() for level in logits]
+
+    def _logits(self, x: torch.Tensor, class_embeddings: torch.Tensor | None, trained: torch.Tensor | None):
         skips = self.encoder(x)
         features = self.decoder(skips)
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))

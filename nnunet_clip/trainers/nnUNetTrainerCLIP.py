@@ -34,6 +34,11 @@ from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
 
+def cpu_computes_bfloat16() -> bool:
+    """Whether PyTorch's CPU backend (oneDNN) has bfloat16 kernels for this CPU (AVX-512 or newer)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 class nnUNetTrainerCLIP(nnUNetTrainer):
     """Text-conditioned per-class sigmoid heads; the loss counts only the classes a case annotates.
 
@@ -92,6 +97,18 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def initialize(self):
         super().initialize()
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
+        if self.device.type == "cpu":
+            self.use_cpu_fast_paths()
+
+    def use_cpu_fast_paths(self) -> None:
+        """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: PyTorch's
+        3D convolutions train about 3× and a further 1.3× faster so (docs/performance.md). nnU-Net
+        autocasts only on a GPU (float16)."""
+        network = self._unwrapped_network()
+        network.to(memory_format=torch.channels_last_3d)
+        if cpu_computes_bfloat16():
+            network.autocast_dtype = torch.bfloat16
+            self.print_to_log_file("Training on the CPU in bfloat16 autocast, channels-last")
 
     def on_train_start(self):
         super().on_train_start()

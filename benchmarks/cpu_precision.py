@@ -1,0 +1,50 @@
+"""Forward + backward time of the demo's network on a CPU: float32 contiguous, float32 channels-last,
+bfloat16 autocast channels-last (what ``nnUNetTrainerCLIP`` trains with on a CPU that computes
+in bfloat16, ``use_cpu_fast_paths``).
+
+The network and input are those of ``head_chunks.py`` (demo budget, batch 2, 32 classes, deep
+supervision). The ways alternate over rounds; the median per way is reported.
+
+    python benchmarks/cpu_precision.py [--steps 12] [--rounds 2] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from head_chunks import demo_network, step_seconds
+from nnunet_clip.demo.pipeline import Budget
+from nnunet_clip.trainers.nnUNetTrainerCLIP import cpu_computes_bfloat16
+
+WAYS = {  # memory format, autocast dtype
+    "float32 contiguous": (torch.contiguous_format, None),
+    "float32 channels-last": (torch.channels_last_3d, None),
+    "bfloat16 autocast channels-last": (torch.channels_last_3d, torch.bfloat16),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    budget = Budget()
+    network, patch = demo_network(budget)
+    x = torch.randn(budget.batch_size, 1, *patch)
+    results: dict[str, list[float]] = {way: [] for way in WAYS}
+    for _ in range(args.rounds):
+        for way, (memory_format, dtype) in WAYS.items():
+            network.to(memory_format=memory_format).autocast_dtype = dtype
+            results[way].append(round(step_seconds(network, x.to(memory_format=memory_format), args.steps), 4))
+    print(json.dumps({"patch": patch, "batch": budget.batch_size, "threads": args.threads,
+                      "bfloat16_kernels": cpu_computes_bfloat16(),
+                      "seconds_per_pass": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
