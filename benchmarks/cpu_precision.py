@@ -5,12 +5,13 @@ in bfloat16, ``use_cpu_fast_paths``).
 The network and input are those of ``head_chunks.py`` (demo budget, batch 2, 32 classes, deep
 supervision). The ways alternate over rounds; the median per way is reported.
 
-    python benchmarks/cpu_precision.py [--steps 12] [--rounds 2] [--threads 2]
+    python benchmarks/cpu_precision.py [--patch Z Y X] [--steps 12] [--rounds 2] [--threads 2]
 """
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import torch
 
@@ -27,13 +28,14 @@ WAYS = {  # memory format, autocast dtype
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patch", type=int, nargs=3, help="default: the demo budget's")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    budget = Budget()
+    budget = Budget() if args.patch is None else replace(Budget(), patch_size=tuple(args.patch))
     network, patch = demo_network(budget)
     x = torch.randn(budget.batch_size, 1, *patch)
     results: dict[str, list[float]] = {way: [] for way in WAYS}

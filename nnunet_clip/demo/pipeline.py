@@ -25,13 +25,13 @@ FOLD = "all"
 class Budget:
     """How much network and training the demo affords."""
 
-    epochs: int = 44
+    epochs: int = 128
     iterations_per_epoch: int = 16
     learning_rate: float = 2e-3
     val_iterations: int = 1
     features: tuple[int, ...] = (16, 16, 32, 64)
     head_in_channels: int = 16
-    patch_size: tuple[int, int, int] = (40, 48, 64)
+    patch_size: tuple[int, int, int] = (24, 32, 40)
     batch_size: int = 2
 
     def as_dict(self) -> dict:

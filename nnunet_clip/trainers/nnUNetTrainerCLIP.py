@@ -101,9 +101,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
             self.use_cpu_fast_paths()
 
     def use_cpu_fast_paths(self) -> None:
-        """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: PyTorch's
-        3D convolutions train about 3× and a further 1.3× faster so (docs/performance.md). nnU-Net
-        autocasts only on a GPU (float16)."""
+        """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: a training
+        pass of the demo's network is 1.2–1.5× faster so (docs/performance.md). nnU-Net autocasts only
+        on a GPU (float16)."""
         network = self._unwrapped_network()
         network.to(memory_format=torch.channels_last_3d)
         if cpu_computes_bfloat16():
