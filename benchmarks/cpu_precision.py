@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import torch
 
-from head_chunks import demo_network, step_seconds
+from head_chunks import demo_network, parse_timing_args, step_seconds
 from nnunet_clip.demo.pipeline import Budget
 from nnunet_clip.trainers.nnUNetTrainerCLIP import cpu_computes_bfloat16
 
@@ -29,12 +29,7 @@ WAYS = {  # memory format, autocast dtype
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patch", type=int, nargs=3, help="default: the demo budget's")
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_timing_args(parser)
     budget = Budget() if args.patch is None else replace(Budget(), patch_size=tuple(args.patch))
     network, patch = demo_network(budget)
     x = torch.randn(budget.batch_size, 1, *patch)

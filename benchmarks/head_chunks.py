@@ -62,15 +62,22 @@ def step_seconds(network: torch.nn.Module, x: torch.Tensor, steps: int,
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[2 ** 18, 2 ** 20, 2 ** 22])
+def parse_timing_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse ``parser``'s options plus the timing ones (--steps, --rounds, --threads); set torch's
+    thread count and seed."""
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    return args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[2 ** 18, 2 ** 20, 2 ** 22])
+    args = parse_timing_args(parser)
     budget = Budget()
     network, patch = demo_network(budget)
     x = torch.randn(budget.batch_size, 1, *patch).to(memory_format=torch.channels_last_3d)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from head_chunks import demo_network, step_seconds
+from head_chunks import demo_network, parse_timing_args, step_seconds
 from nnunet_clip.demo.pipeline import Budget
 from nnunet_clip.taxonomy import CLASS_NAMES
 
@@ -40,13 +40,8 @@ def demo_annotations() -> list[torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_timing_args(parser)
     cases = demo_annotations()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     budget = Budget()
     network, patch = demo_network(budget)
     x = torch.randn(budget.batch_size, 1, *patch).to(memory_format=torch.channels_last_3d)

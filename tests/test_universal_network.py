@@ -31,6 +31,14 @@ class Plans:
         self.plans = {"universal_model": universal_model_plans(CLASSES, 6, None)}
 
 
+def plain_network(deep_supervision: bool):
+    """The Universal Model on the PlainConvUNet plans, with random class embeddings."""
+    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
+                                      enable_deep_supervision=deep_supervision)
+    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    return network
+
+
 def configuration(architecture: str) -> ConfigurationManager:
     network_class, kwargs = ARCHITECTURES[architecture]
     return ConfigurationManager({
@@ -72,9 +80,7 @@ def test_computing_only_the_annotated_classes_gives_the_masked_loss_the_same_gra
     from nnunet_clip.loss import PartialLabelDiceBCELoss
 
     torch.manual_seed(0)
-    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
-                                      enable_deep_supervision=True)
-    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    network = plain_network(True)
     x = torch.randn(2, 1, 8, 16, 16)
     annotated = torch.tensor([[True, False, True], [False, True, False]])
     loss = PartialLabelDiceBCELoss(batch_dice=True)
@@ -104,9 +110,7 @@ def test_classes_no_training_case_annotated_are_predicted_absent_in_both_predict
     from nnunet_clip.inference.predictor import SelectedHeads
     from nnunet_clip.network.universal_unet import UNTRAINED_LOGIT
 
-    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
-                                      enable_deep_supervision=False).eval()
-    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    network = plain_network(False).eval()
     x = torch.randn(1, 1, 8, 16, 16)
     with torch.no_grad():
         before = network(x)
@@ -137,9 +141,7 @@ def test_state_dict_carries_embeddings_and_class_names():
 
 def test_initial_heads_pass_the_signal_like_a_he_initialised_convolution_stack():
     torch.manual_seed(0)
-    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
-                                      enable_deep_supervision=False)
-    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    network = plain_network(False)
     features = torch.randn(2, 8, 8, 16, 16)  # unit-variance input to the heads
     params = network.controller(network.class_embeddings, torch.randn(2, 16))[:, :, 0]
     logits = network.heads(features, params)
@@ -197,9 +199,7 @@ def test_controller_output_layer_starts_like_a_linear_layer_and_takes_hidden_tim
 
 def test_autocast_returns_float32_logits_close_to_the_float32_networks_and_float32_gradients():
     torch.manual_seed(0)
-    network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES),
-                                      enable_deep_supervision=True)
-    network.set_class_embeddings(torch.randn(len(CLASSES), 6))
+    network = plain_network(True)
     x = torch.randn(2, 1, 8, 16, 16)
     reference = network(x)
     network.autocast_dtype = torch.bfloat16
