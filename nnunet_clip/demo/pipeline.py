@@ -25,7 +25,7 @@ FOLD = "all"
 class Budget:
     """How much network and training the demo affords."""
 
-    epochs: int = 128
+    epochs: int = 144
     iterations_per_epoch: int = 16
     learning_rate: float = 2e-3
     val_iterations: int = 1

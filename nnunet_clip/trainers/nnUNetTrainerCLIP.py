@@ -30,6 +30,7 @@ from nnunet_clip.evaluation.report import write_json
 from nnunet_clip.loss import PartialLabelDiceBCELoss
 from nnunet_clip.network.build import HEAD_IN_CHANNELS, PLANS_KEY, build_universal_network, universal_model_plans
 from nnunet_clip.partial_labels import AnnotatedClasses
+from nnunet_clip.progress_plot import ThrottledProgressPlot
 from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
@@ -46,6 +47,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     with nnU-Net's poly schedule, because under SGD the gradients of all classes add up on the
     controller's shared output and drive every logit into saturation; and no mirroring, in training
     or at test time, because the classes have sides (left/right kidney, lung, adrenal gland, femur).
+    It also redraws nnU-Net's progress.png at most every 30 s instead of after every epoch.
     """
 
     schedule_epochs: int | None = None
@@ -56,6 +58,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        self.logger = ThrottledProgressPlot(self.logger)
         if self.schedule_epochs is not None:
             self.num_epochs = self.schedule_epochs
         self.initial_lr = 1e-3
@@ -113,6 +116,11 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def on_train_start(self):
         super().on_train_start()
         self.mark_trained_classes()
+
+    def on_train_end(self):
+        if self.local_rank == 0:
+            self.logger.plot_progress_png(self.output_folder, force=True)
+        super().on_train_end()
 
     def mark_trained_classes(self) -> None:
         """Record in the network which classes the loss sees in some training case; the others
