@@ -22,6 +22,8 @@ class ThrottledProgressPlot:
         self._last_plot: float | None = None
 
     def __getattr__(self, name: str):
+        if name == "_logger":  # not set yet (copy, unpickling)
+            raise AttributeError(name)
         return getattr(self._logger, name)
 
     def plot_progress_png(self, output_folder: str, force: bool = False) -> None:
