@@ -30,7 +30,7 @@ def filled_logger(epochs: int) -> LocalLogger:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=160, help="the demo's")
+    parser.add_argument("--epochs", type=int, default=160, help="epochs logged before drawing")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     logger = filled_logger(args.epochs)
