@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import torch
+from nnunetv2.training.logging.nnunet_logger import MetaLogger
 
+from conftest import make_trainer
 from nnunet_clip import progress_plot
 from nnunet_clip.progress_plot import ThrottledProgressPlot
 
@@ -34,8 +36,16 @@ def test_the_throttled_logger_is_otherwise_the_wrapped_one():
     assert ThrottledProgressPlot(RecordingLogger()).get_value("ema_fg_dice", -1) == "ema_fg_dice@-1"
 
 
-def test_the_trainer_logs_through_the_throttled_logger(trained_model):
-    fold = trained_model.model_folder / "fold_0"
-    logging = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
-    assert len(logging["train_losses"]) == 1  # the 1-epoch trainer's log, kept by nnU-Net's logger inside
-    assert (fold / "progress.png").is_file()
+def test_the_trainer_draws_the_plot_at_the_end_of_training_however_recent_the_last(tiny_preprocessed, tmp_path,
+                                                                                   monkeypatch):
+    drawn = []
+    monkeypatch.setattr(MetaLogger, "plot_progress_png", lambda self, folder: drawn.append(folder))
+    trainer = make_trainer(tiny_preprocessed)
+    trainer.initialize()
+    trainer.output_folder, trainer.log_file = str(tmp_path), str(tmp_path / "training_log.txt")
+    trainer.logger.plot_progress_png(trainer.output_folder)  # an epoch's end: drawn
+    trainer.logger.plot_progress_png(trainer.output_folder)  # the next, within 30 s: skipped
+    trainer.on_train_end()
+    assert drawn == [str(tmp_path)] * 2
+    logging = torch.load(tmp_path / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
+    assert set(logging) >= {"train_losses", "ema_fg_dice"}  # nnU-Net's log, through the wrapper

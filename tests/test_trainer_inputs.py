@@ -6,18 +6,10 @@ import json
 import pytest
 import torch
 
-from conftest import NNUNET_ROOT
+from conftest import NNUNET_ROOT, make_trainer
 from nnunet_clip.cli import main as nnunet_clip
 from nnunet_clip.errors import InputError
-from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 from nnunet_clip.trainers.nnUNetTrainerCLIP_ablations import nnUNetTrainerCLIPUnmasked, nnUNetTrainerOneHot
-
-
-def make_trainer(preprocessed, trainer_class=nnUNetTrainerCLIP, dataset_json=None, **plans_entries):
-    plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False,
-             **plans_entries}
-    dataset_json = dataset_json or json.loads((preprocessed / "dataset.json").read_text())
-    return trainer_class(plans, "3d_fullres", 0, dataset_json, device=torch.device("cpu"))
 
 
 def test_a_case_missing_from_annotated_classes_is_an_error_naming_it(tiny_preprocessed):
