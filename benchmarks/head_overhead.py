@@ -80,13 +80,13 @@ def measure(trainer_name: str, device: str, steps: int, threads: int) -> dict:
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
 
-    from nnunet_clip.plugin import use_plugin_trainers
+    from nnunet_clip.plugin import with_plugin_trainers
 
-    use_plugin_trainers()
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 0, trainer_name, device=torch.device(device))
+    trainer = with_plugin_trainers(get_trainer_from_args, str(DATASET_ID), "3d_fullres", 0, trainer_name,
+                                   device=torch.device(device))
     trainer.initialize()
     batch = fixed_batch(trainer)
     trainer.network.train()

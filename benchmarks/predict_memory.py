@@ -69,12 +69,11 @@ def prepare_model(root: Path, spacing: tuple[float, float, float]) -> Path:
     nnunet_clip(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])
 
     import torch
-    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+    from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
-    trainer_class = recursive_find_trainer_class_by_name("nnUNetTrainerCLIP")
     dataset_json = json.loads((root / "preprocessed" / name / "dataset.json").read_text())
-    trainer = trainer_class({**plans, "continue_training": False}, "3d_fullres", 0, dataset_json,
-                            device=torch.device("cpu"))
+    trainer = nnUNetTrainerCLIP({**plans, "continue_training": False}, "3d_fullres", 0, dataset_json,
+                                device=torch.device("cpu"))
     trainer.initialize()
     os.makedirs(trainer.output_folder, exist_ok=True)
     trainer.save_checkpoint(os.path.join(trainer.output_folder, "checkpoint_final.pth"))

@@ -134,11 +134,10 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     model folder (``nnUNetv2_predict``'s ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
     from nnunetv2.run.run_training import get_trainer_from_args
 
-    from nnunet_clip.plugin import use_plugin_trainers
+    from nnunet_clip.plugin import with_plugin_trainers
 
-    use_plugin_trainers()
-    trainer = get_trainer_from_args(str(dataset_id), CONFIGURATION, FOLD, trainer_name, PLANS,
-                                    device=device(device_name))
+    trainer = with_plugin_trainers(get_trainer_from_args, str(dataset_id), CONFIGURATION, FOLD, trainer_name,
+                                   PLANS, device=device(device_name))
     trainer.num_epochs = budget.epochs
     trainer.num_iterations_per_epoch = budget.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = budget.val_iterations
@@ -159,12 +158,11 @@ def predict(model_folder: Path, input_folder: Path, output_folder: Path, device_
     """nnU-Net's predictor (sliding window, no mirroring) on every image of ``input_folder``."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    from nnunet_clip.plugin import use_plugin_trainers
+    from nnunet_clip.plugin import with_plugin_trainers
 
-    use_plugin_trainers()
     predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=False, device=device(device_name),
                                 allow_tqdm=True)
-    predictor.initialize_from_trained_model_folder(str(model_folder), use_folds=(FOLD,))
+    with_plugin_trainers(predictor.initialize_from_trained_model_folder, str(model_folder), use_folds=(FOLD,))
     output_folder.mkdir(parents=True, exist_ok=True)
     predictor.predict_from_files_sequential(str(input_folder), str(output_folder), overwrite=True)
     return output_folder

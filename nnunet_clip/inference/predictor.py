@@ -29,7 +29,7 @@ from nnunet_clip.errors import InputError
 from nnunet_clip.inference.classes import ClassSelection
 from nnunet_clip.inference.rowwise import RowWiseIsinf
 from nnunet_clip.network.build import PLANS_KEY
-from nnunet_clip.plugin import use_plugin_trainers
+from nnunet_clip.plugin import with_plugin_trainers
 
 
 class SelectedHeads(nn.Module):
@@ -81,8 +81,8 @@ class UniversalPredictor(nnUNetPredictor):
         if not folds or missing:
             raise InputError(f"{model_training_output_dir}: no {checkpoint_name} for fold(s) "
                              f"{', '.join(map(str, missing)) or 'any'}")
-        use_plugin_trainers()
-        super().initialize_from_trained_model_folder(model_training_output_dir, folds, checkpoint_name)
+        with_plugin_trainers(super().initialize_from_trained_model_folder, model_training_output_dir, folds,
+                             checkpoint_name)
         spec = self.plans_manager.plans.get(PLANS_KEY)
         if spec is None:
             raise InputError(f"{model_training_output_dir}: not an nnunet-clip model (its plans have no "
