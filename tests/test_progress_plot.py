@@ -1,6 +1,9 @@
-"""nnUNetTrainerCLIP redraws nnU-Net's progress.png at most every PLOT_INTERVAL_SECONDS, and at the end."""
+"""nnUNetTrainerCLIP's progress log: nnU-Net's progress.png redrawn at most every PLOT_INTERVAL_SECONDS
+and at the end; a moving average of the pseudo Dice that partial labels cannot turn into NaN."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from nnunetv2.training.logging.nnunet_logger import MetaLogger
 
@@ -49,3 +52,28 @@ def test_the_trainer_draws_the_plot_at_the_end_of_training_however_recent_the_la
     assert drawn == [str(tmp_path)] * 2
     logging = torch.load(tmp_path / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
     assert set(logging) >= {"train_losses", "ema_fg_dice"}  # nnU-Net's log, through the wrapper
+
+
+def _validation(tp: float, fp: float, fn: float) -> list[dict]:
+    return [{"loss": np.array(0.5), "tp_hard": np.array([tp, 0.0]), "fp_hard": np.array([fp, 0.0]),
+             "fn_hard": np.array([fn, 0.0])}]
+
+
+def test_an_epoch_without_annotated_classes_in_validation_keeps_the_moving_average(tiny_preprocessed):
+    trainer = make_trainer(tiny_preprocessed)
+    for epoch, counts in enumerate([(1, 0, 1), (0, 0, 0), (3, 1, 0)]):  # Dice 2/3, none, 6/7
+        trainer.current_epoch = epoch
+        trainer.on_validation_epoch_end(_validation(*counts))
+    mean, ema = (trainer.logger.get_value(key, step=None) for key in ("mean_fg_dice", "ema_fg_dice"))
+    assert np.isnan(mean[1])
+    assert ema == pytest.approx([2 / 3, 2 / 3, 0.9 * 2 / 3 + 0.1 * 6 / 7])
+
+
+def test_a_first_epoch_without_annotated_classes_does_not_freeze_the_best_checkpoint(tiny_preprocessed):
+    trainer = make_trainer(tiny_preprocessed)
+    trainer.on_validation_epoch_end(_validation(0, 0, 0))
+    trainer._best_ema = trainer.logger.get_value("ema_fg_dice", step=-1)  # nnU-Net's on_epoch_end would set NaN
+    trainer.current_epoch = 1
+    trainer.on_validation_epoch_end(_validation(1, 0, 1))
+    assert trainer.logger.get_value("ema_fg_dice", step=-1) == pytest.approx(2 / 3)
+    assert trainer._best_ema is None  # the next on_epoch_end records 2/3 as the best

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from os.path import isfile, join
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import autocast
 from torch._dynamo import OptimizedModule
@@ -47,7 +48,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     with nnU-Net's poly schedule, because under SGD the gradients of all classes add up on the
     controller's shared output and drive every logit into saturation; and no mirroring, in training
     or at test time, because the classes have sides (left/right kidney, lung, adrenal gland, femur).
-    It also redraws nnU-Net's progress.png at most every 30 s instead of after every epoch.
+    It also redraws nnU-Net's progress.png at most every 30 s instead of after every epoch, and keeps
+    the pseudo Dice's moving average through validation epochs that see no annotated class.
     """
 
     schedule_epochs: int | None = None
@@ -201,6 +203,19 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         tp, fp, fn, _ = get_tp_fp_fn_tn((output > 0).float(), target, axes=tuple(range(2, output.ndim)))
         tp, fp, fn = ((t * annotated).sum(0).detach().cpu().numpy() for t in (tp, fp, fn))
         return {"loss": loss.detach().cpu().numpy(), "tp_hard": tp, "fp_hard": fp, "fn_hard": fn}
+
+    def on_validation_epoch_end(self, val_outputs: list[dict]):
+        """nnU-Net's, except that an epoch whose validation patches hold no annotated class (pseudo Dice
+        NaN; likely with few validation iterations) keeps the moving average. nnU-Net's average would
+        stay NaN from then on, and ``checkpoint_best.pth`` would no longer be updated."""
+        super().on_validation_epoch_end(val_outputs)
+        ema = self.logger.get_value("ema_fg_dice", step=None)
+        if np.isnan(ema[-1]):
+            previous = ema[-2] if len(ema) > 1 else np.nan
+            restart = self.logger.get_value("mean_fg_dice", step=-1)
+            self.logger.log("ema_fg_dice", restart if np.isnan(previous) else previous, self.current_epoch)
+        if self._best_ema is not None and np.isnan(self._best_ema):
+            self._best_ema = None
 
     def perform_actual_validation(self, save_probabilities: bool = False):
         """nnU-Net's validation, then a summary that scores only the classes each case annotates.
