@@ -4,6 +4,7 @@ has the figures of the full demo)."""
 from __future__ import annotations
 
 import json
+import os
 
 import matplotlib.image as mpimg
 import pytest
@@ -79,3 +80,31 @@ def test_encoder_budget_and_report(demo):
     for png in ("preview.png", "reference.png"):
         image = mpimg.imread(out / png)
         assert image.shape[:2] == (550, 1100) and image[..., :3].std() > 0.05
+
+
+
+@pytest.fixture
+def restored_environment(monkeypatch):
+    """``use_output_folders`` sets this process's nnU-Net variables; monkeypatch restores them."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_def_n_proc", "nnUNet_n_proc_DA"):
+        monkeypatch.setenv(name, "set before the test")
+    return monkeypatch
+
+
+@pytest.mark.parametrize("device, expected", [("cpu", "0"), ("cuda", None)])
+def test_augmentation_runs_in_the_training_process_on_the_cpu_only(restored_environment, tmp_path, device,
+                                                                   expected):
+    from nnunet_clip.demo.pipeline import use_output_folders
+
+    restored_environment.delenv("nnUNet_n_proc_DA")
+    use_output_folders(tmp_path, device)
+    assert os.environ.get("nnUNet_n_proc_DA") == expected
+    assert os.environ["nnUNet_raw"] == str(tmp_path / "nnUNet_raw")
+
+
+def test_a_users_augmentation_workers_are_kept(restored_environment, tmp_path):
+    from nnunet_clip.demo.pipeline import use_output_folders
+
+    restored_environment.setenv("nnUNet_n_proc_DA", "6")
+    use_output_folders(tmp_path, "cpu")
+    assert os.environ["nnUNet_n_proc_DA"] == "6"

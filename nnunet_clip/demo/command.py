@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.demo import pipeline
 
     out = args.out.resolve()
-    pipeline.use_output_folders(out)
+    pipeline.use_output_folders(out, pipeline.device(args.device).type)
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,

@@ -43,13 +43,16 @@ QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 
 """Enough to run every step (the tests' setting), not to learn."""
 
 
-def use_output_folders(out: Path) -> None:
-    """nnU-Net's raw, preprocessed and results folders inside ``out``; few worker processes unless
-    the user chose otherwise. Call before anything imports ``nnunetv2.paths``."""
+def use_output_folders(out: Path, training_device: str = "cpu") -> None:
+    """nnU-Net's raw, preprocessed and results folders inside ``out``. Unless the user chose otherwise,
+    one preprocessing process and, when training on the CPU, data augmentation in the training
+    process (workers would compete with its threads); a GPU gets nnU-Net's augmentation workers.
+    Call before anything imports ``nnunetv2.paths``."""
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         os.environ[name] = str(out / name)
     os.environ.setdefault("nnUNet_def_n_proc", "1")
-    os.environ.setdefault("nnUNet_n_proc_DA", "0")
+    if training_device == "cpu":
+        os.environ.setdefault("nnUNet_n_proc_DA", "0")
 
 
 def device(name: str = "auto"):
