@@ -77,10 +77,10 @@ def test_encoder_budget_and_report(demo):
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
+    assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md
     for png in ("preview.png", "reference.png"):
         image = mpimg.imread(out / png)
         assert image.shape[:2] == (550, 1100) and image[..., :3].std() > 0.05
-
 
 
 @pytest.fixture

@@ -33,6 +33,10 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _met(met: bool) -> str:
+    return "met" if met else "**not met**"
+
+
 def _class_table(report: dict) -> list[str]:
     models = list(report["models"])
     total = report["training_cases"]
@@ -74,7 +78,8 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     lines += [
         f"- Universal-model path wall time: **{report['demo_seconds'] / 60:.1f} min** "
         f"(target ≤ {TARGET_MINUTES:.0f} min); whole run {report['total_seconds'] / 60:.1f} min.",
-        f"- Targets met: {report['targets_met']}",
+        f"- Targets: mean organ DSC ≥ {TARGET_DSC:.2f} {_met(report['targets_met']['mean_organ_dsc'])}; "
+        f"universal-model path ≤ {TARGET_MINUTES:.0f} min {_met(report['targets_met']['wall_time'])}.",
         "",
         "## Wall time per step (s)",
         "",
