@@ -9,6 +9,8 @@ from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
+from nnunet_clip.devices import torch_device
+
 MASKED, UNMASKED = "nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked"
 WORK_FOLDERS = ("sources", "heldout", "nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "predictions")
 
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.demo import pipeline
 
     out = args.out.resolve()
-    pipeline.use_output_folders(out, pipeline.device(args.device).type)
+    pipeline.use_output_folders(out, torch_device(args.device).type)
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     demo_seconds = sum(s for name, s in steps.seconds.items() if UNMASKED not in name)
     report = {
         "dataset": raw.name,
-        "device": str(pipeline.device(args.device)),
+        "device": str(torch_device(args.device)),
         "budget": budget.as_dict(),
         "text_encoder": vars(TextEmbeddings.load(preprocessed / EMBEDDING_FILE).encoder),
         "sources": _source_table(dataset),

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nnunet_clip.devices import torch_device
 from nnunet_clip.network.build import PLANS_KEY
 
 PLANS = "nnUNetDemoPlans"
@@ -53,17 +54,6 @@ def use_output_folders(out: Path, training_device: str = "cpu") -> None:
     os.environ.setdefault("nnUNet_def_n_proc", "1")
     if training_device == "cpu":
         os.environ.setdefault("nnUNet_n_proc_DA", "0")
-
-
-def device(name: str = "auto"):
-    """``cuda`` when available (or asked for), else ``cpu`` with all cores."""
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
-    return torch.device(name)
 
 
 def _strides(patch_size: tuple[int, ...], stages: int) -> tuple[list[list[int]], list[int]]:
@@ -140,7 +130,7 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     from nnunet_clip.plugin import with_plugin_trainers
 
     trainer = with_plugin_trainers(get_trainer_from_args, str(dataset_id), CONFIGURATION, FOLD, trainer_name,
-                                   PLANS, device=device(device_name))
+                                   PLANS, device=torch_device(device_name))
     trainer.num_epochs = budget.epochs
     trainer.num_iterations_per_epoch = budget.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = budget.val_iterations
@@ -163,7 +153,7 @@ def predict(model_folder: Path, input_folder: Path, output_folder: Path, device_
 
     from nnunet_clip.plugin import with_plugin_trainers
 
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=False, device=device(device_name),
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_mirroring=False, device=torch_device(device_name),
                                 allow_tqdm=True)
     with_plugin_trainers(predictor.initialize_from_trained_model_folder, str(model_folder), use_folds=(FOLD,))
     output_folder.mkdir(parents=True, exist_ok=True)

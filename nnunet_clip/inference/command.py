@@ -5,11 +5,10 @@ See docs/prediction.md. A case that fails is reported and skipped; the exit stat
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 from pathlib import Path
 
-from nnunet_clip.errors import InputError
+from nnunet_clip.devices import torch_device
 
 THRESHOLD = 0.5
 """A voxel belongs to a class where its (fold-averaged) sigmoid probability exceeds this."""
@@ -39,26 +38,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _device(name: str | None):
-    import torch
-
-    name = name or ("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device available")
-    if name == "cpu":  # as nnUNetv2_predict does
-        torch.set_num_threads(multiprocessing.cpu_count())
-    else:
-        torch.set_num_threads(1)
-    return torch.device(name)
-
-
 def load_predictor(args: argparse.Namespace):
     """The predictor of the model folder, folds and device of ``args``, with the requested classes selected."""
     from nnunet_clip.inference.classes import select_classes
     from nnunet_clip.inference.predictor import UniversalPredictor
 
     predictor = UniversalPredictor(tile_step_size=args.step_size, use_mirroring=not args.disable_tta,
-                                   device=_device(args.device), allow_tqdm=False)
+                                   device=torch_device(args.device), allow_tqdm=False)
     folds = [f if f == "all" else int(f) for f in args.folds] if args.folds else None
     predictor.initialize_from_trained_model_folder(args.model, folds, args.checkpoint)
     predictor.select(select_classes(args.classes, predictor.model_classes, predictor.text_encoder,
