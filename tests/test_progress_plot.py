@@ -69,11 +69,20 @@ def test_an_epoch_without_annotated_classes_in_validation_keeps_the_moving_avera
     assert ema == pytest.approx([2 / 3, 2 / 3, 0.9 * 2 / 3 + 0.1 * 6 / 7])
 
 
-def test_a_first_epoch_without_annotated_classes_does_not_freeze_the_best_checkpoint(tiny_preprocessed):
+def test_the_best_checkpoint_follows_the_moving_average_after_epochs_without_annotated_classes(
+        tiny_preprocessed, tmp_path, monkeypatch):
+    saved = []
+    monkeypatch.setattr(MetaLogger, "plot_progress_png", lambda self, folder: None)
     trainer = make_trainer(tiny_preprocessed)
-    trainer.on_validation_epoch_end(_validation(0, 0, 0))
-    trainer._best_ema = trainer.logger.get_value("ema_fg_dice", step=-1)  # nnU-Net's on_epoch_end would set NaN
-    trainer.current_epoch = 1
-    trainer.on_validation_epoch_end(_validation(1, 0, 1))
-    assert trainer.logger.get_value("ema_fg_dice", step=-1) == pytest.approx(2 / 3)
-    assert trainer._best_ema is None  # the next on_epoch_end records 2/3 as the best
+    trainer.initialize()
+    trainer.output_folder, trainer.log_file = str(tmp_path), str(tmp_path / "training_log.txt")
+    monkeypatch.setattr(trainer, "save_checkpoint", lambda filename: saved.append((trainer.current_epoch, filename)))
+    for counts in [(0, 0, 0), (1, 0, 1), (0, 0, 0), (3, 1, 0)]:  # Dice none, 2/3, none, 6/7
+        trainer.on_epoch_start()
+        trainer.logger.log("train_losses", -0.5, trainer.current_epoch)
+        trainer.on_validation_epoch_end(_validation(*counts))
+        trainer.on_epoch_end()  # nnU-Net's: checkpoint_best when the moving average rises
+    best = [epoch for epoch, filename in saved if filename.endswith("checkpoint_best.pth")]
+    assert best == [0, 1, 3]  # nnU-Net alone: [0], its average NaN from the first epoch on
+    assert trainer.logger.get_value("ema_fg_dice", step=None)[1:] == pytest.approx(
+        [2 / 3, 2 / 3, 0.9 * 2 / 3 + 0.1 * 6 / 7])

@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.demo import pipeline
 
     out = args.out.resolve()
-    pipeline.use_output_folders(out, torch_device(args.device).type)
+    device = torch_device(args.device)
+    pipeline.use_output_folders(out, device.type)
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
@@ -151,12 +152,11 @@ def run(args: argparse.Namespace) -> int:
     models = {}
     for trainer in trainers:
         with steps.step(f"train {trainer}"):
-            model = pipeline.train(args.dataset_id, trainer, budget, args.device)
+            model = pipeline.train(args.dataset_id, trainer, budget, device.type)
         prediction = out / "predictions" / trainer
         with steps.step(f"predict held-out scans ({trainer})"):
-            device = [] if args.device == "auto" else ["--device", args.device]
             if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
-                         *device]):
+                         "--device", device.type]):
                 raise RuntimeError(f"nnunet-clip predict failed on {heldout / 'imagesTs'}")
         with steps.step(f"evaluate ({trainer})"):
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     demo_seconds = sum(s for name, s in steps.seconds.items() if UNMASKED not in name)
     report = {
         "dataset": raw.name,
-        "device": str(torch_device(args.device)),
+        "device": str(device),
         "budget": budget.as_dict(),
         "text_encoder": vars(TextEmbeddings.load(preprocessed / EMBEDDING_FILE).encoder),
         "sources": _source_table(dataset),
