@@ -3,6 +3,7 @@ sources and the report holds what it promises (the quick budget learns nothing; 
 has the figures of the full demo)."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -108,3 +109,15 @@ def test_a_users_augmentation_workers_are_kept(restored_environment, tmp_path):
     restored_environment.setenv("nnUNet_n_proc_DA", "6")
     use_output_folders(tmp_path, "cpu")
     assert os.environ["nnUNet_n_proc_DA"] == "6"
+
+
+@pytest.mark.parametrize("device, epochs, iterations", [("cpu", 144, 16), ("cuda", 148, 32)])
+def test_the_default_budget_follows_the_device_and_the_options_override_it(device, epochs, iterations):
+    from nnunet_clip.demo.command import _budget
+
+    args = argparse.Namespace(quick=False, epochs=None, iterations=None)
+    budget = _budget(args, device)
+    assert (budget.epochs, budget.iterations_per_epoch) == (epochs, iterations)
+    assert budget.patch_size == (24, 32, 40)  # the same network and patch on either device
+    args.epochs = 7
+    assert (_budget(args, device).epochs, _budget(args, device).iterations_per_epoch) == (7, iterations)

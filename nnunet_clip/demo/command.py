@@ -27,8 +27,8 @@ def add_parser(subparsers) -> None:
                    help="also train nnUNetTrainerCLIPUnmasked on the same budget and compare per class")
     p.add_argument("--heldout", type=int, default=4, help="number of held-out scans (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the phantoms (default: %(default)s)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the demo budget's)")
-    p.add_argument("--iterations", type=int, help="training iterations per epoch (default: the budget's)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the budget of the device, docs/demo.md)")
+    p.add_argument("--iterations", type=int, help="training iterations per epoch (default: the budget of the device)")
     p.add_argument("--pretrained", default="none",
                    help="CLIP weights for `nnunet-clip embed`: 'none' (random text tower; no download needed), "
                         "'openai' if cached, or a local checkpoint (default: %(default)s)")
@@ -57,12 +57,12 @@ class Steps:
         print(f"=== {name}: {self.seconds[name]:.1f} s ===", flush=True)
 
 
-def _budget(args: argparse.Namespace):
+def _budget(args: argparse.Namespace, device_type: str):
     from dataclasses import replace
 
-    from nnunet_clip.demo.pipeline import QUICK, Budget
+    from nnunet_clip.demo.pipeline import QUICK, default_budget
 
-    budget = QUICK if args.quick else Budget()
+    budget = QUICK if args.quick else default_budget(device_type)
     if args.epochs:
         budget = replace(budget, epochs=args.epochs)
     if args.iterations:
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     for name in WORK_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    budget = _budget(args)
+    budget = _budget(args, device.type)
     trainers = [MASKED, UNMASKED] if args.compare else [MASKED]
     steps = Steps(4 + 3 * len(trainers))
     heldout = out / "heldout"
