@@ -111,7 +111,7 @@ def test_a_users_augmentation_workers_are_kept(restored_environment, tmp_path):
     assert os.environ["nnUNet_n_proc_DA"] == "6"
 
 
-@pytest.mark.parametrize("device, epochs, iterations", [("cpu", 144, 16), ("cuda", 148, 32)])
+@pytest.mark.parametrize("device, epochs, iterations", [("cpu", 144, 16), ("cuda", 288, 32)])
 def test_the_default_budget_follows_the_device_and_the_options_override_it(device, epochs, iterations):
     from nnunet_clip.demo.command import _budget
 
