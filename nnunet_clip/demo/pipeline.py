@@ -41,7 +41,7 @@ class Budget:
 
 GPU = Budget(epochs=288, iterations_per_epoch=32)
 """The default on a GPU: four times the CPU default's iterations, about 6 min of training at the 39 ms
-per iteration measured on an H100 (docs/demo.md, "On a GPU")."""
+per iteration measured on an H100 (docs/demo.md, "More iterations")."""
 
 QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 8, 16), head_in_channels=4,
                patch_size=(24, 32, 32))
