@@ -250,3 +250,24 @@ def test_a_model_trained_on_fold_all_only_is_found_without_folds(trained_model, 
     found, _ = read(tmp_path / "all" / "abdsrc_000.nii.gz")
     fold0, _ = read(tmp_path / "fold0" / "abdsrc_000.nii.gz")
     assert found.any() and np.array_equal(found, fold0)  # the fold_all checkpoint (fold 0's) was used
+
+
+def test_logits_grown_past_float16_are_predicted_as_before_not_stopped_by_nnunets_inf_check(trained_model, tmp_path,
+                                                                                             monkeypatch):
+    """Long training grows the heads' logits to hundreds; nnU-Net's sliding window sums them in float16."""
+    before = tmp_path / "before"
+    assert predict(trained_model, tiny_case(trained_model), before) == 0
+    logits = UniversalUNet._logits
+
+    def grown(self, *args):
+        out = logits(self, *args)
+        return out * 1e4 if isinstance(out, torch.Tensor) else [level * 1e4 for level in out]
+
+    monkeypatch.setattr(UniversalUNet, "_logits", grown)
+    after = tmp_path / "after"
+    assert predict(trained_model, tiny_case(trained_model), after) == 0  # without the clip: "Encountered inf"
+    written = sorted(p.name for p in (before / "abdsrc_000").glob("*.nii.gz"))
+    assert written and written == sorted(p.name for p in (after / "abdsrc_000").glob("*.nii.gz"))
+    for name in written:
+        a, b = read(before / "abdsrc_000" / name)[0], read(after / "abdsrc_000" / name)[0]
+        assert (a == b).mean() > 0.99, name

@@ -211,3 +211,18 @@ def test_autocast_returns_float32_logits_close_to_the_float32_networks_and_float
     sum(o.mean() for o in outputs).backward()
     gradient = next(network.controller.parameters()).grad
     assert gradient.dtype == torch.float32 and gradient.abs().sum() > 0
+
+
+def test_logits_are_clipped_outside_training_only_with_their_signs_kept():
+    from nnunet_clip.network.universal_unet import LOGIT_BOUND
+
+    network = plain_network(False)
+    network.heads.register_forward_hook(lambda module, args, out: out * 1e4)
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        training = network.train()(x)
+        inference = network.eval()(x)
+    assert training.abs().max() > 10 * LOGIT_BOUND
+    assert inference.abs().max() == LOGIT_BOUND
+    assert torch.equal(torch.sign(inference), torch.sign(training))
+    torch.testing.assert_close(inference, training.clamp(-LOGIT_BOUND, LOGIT_BOUND))

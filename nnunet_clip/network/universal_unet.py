@@ -29,11 +29,18 @@ from nnunet_clip.network.controller import HeadParameterController
 from nnunet_clip.network.dynamic_heads import DynamicHeads
 
 
-UNTRAINED_LOGIT = -50.0
-"""Logit of a class that no training case annotated (sigmoid 2e-22: absent). Its head never learned;
-left alone it outputs noise that can cover the whole image, and nnU-Net's label-map export paints
-later classes over earlier ones, so one such class could erase the trained ones. Not larger:
-nnU-Net's sliding window sums Gaussian-weighted logits in float16 (at most 65504)."""
+LOGIT_BOUND = 50.0
+"""Outside training the logits are clipped to ±LOGIT_BOUND (sigmoid 2e-22 and 1 − 2e-22). The heads'
+logits are unbounded and grow with training (several hundred after a few thousand iterations),
+and nnU-Net's sliding window sums Gaussian-weighted logits (weights up to 10, up to 8 windows
+per voxel in 3D) in float16, which ends at 65504: beyond about ±800 its prediction stops with
+"Encountered inf in predicted array". The clip keeps each window's signs; where overlapping windows
+disagree on a voxel, it keeps one window's hundreds from outvoting the others."""
+
+UNTRAINED_LOGIT = -LOGIT_BOUND
+"""Logit of a class that no training case annotated (absent). Its head never learned; left alone it
+outputs noise that can cover the whole image, and nnU-Net's label-map export paints later classes
+over earlier ones, so one such class could erase the trained ones."""
 
 
 class UniversalUNet(nn.Module):
@@ -65,12 +72,17 @@ class UniversalUNet(nn.Module):
         """Logits of every class (or of the given (K', D) embeddings), one map per deep-supervision level.
 
         ``trained`` (K',) bool: outputs that are False get ``UNTRAINED_LOGIT``; by default the
-        model's own classes follow ``class_trained`` and given embeddings are all computed."""
+        model's own classes follow ``class_trained`` and given embeddings are all computed. Outside
+        training the logits are clipped to ±``LOGIT_BOUND``."""
         if self.autocast_dtype is None:
-            return self._logits(x, class_embeddings, trained)
-        with torch.autocast(x.device.type, dtype=self.autocast_dtype):
             logits = self._logits(x, class_embeddings, trained)
-        return logits.float() if isinstance(logits, torch.Tensor) else [level.float() for level in logits]
+        else:
+            with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+                logits = self._logits(x, class_embeddings, trained)
+            logits = _each_level(torch.Tensor.float, logits)
+        if self.training:
+            return logits
+        return _each_level(lambda level: level.clamp(-LOGIT_BOUND, LOGIT_BOUND), logits)
 
     def _logits(self, x: torch.Tensor, class_embeddings: torch.Tensor | None, trained: torch.Tensor | None):
         skips = self.encoder(x)
@@ -119,6 +131,11 @@ class UniversalUNet(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         if state["class_names"] != self.class_names:
             raise ValueError(f"checkpoint classes {state['class_names']} differ from the network's {self.class_names}")
+
+
+def _each_level(fn, logits):
+    """``fn`` applied to the logits, or to each deep-supervision level's."""
+    return fn(logits) if isinstance(logits, torch.Tensor) else [fn(level) for level in logits]
 
 
 def _absent(logits: torch.Tensor, untrained: torch.Tensor | None) -> torch.Tensor:
