@@ -120,4 +120,5 @@ def test_the_default_budget_follows_the_device_and_the_options_override_it(devic
     assert (budget.epochs, budget.iterations_per_epoch) == (epochs, iterations)
     assert budget.patch_size == (24, 32, 40)  # the same network and patch on either device
     args.epochs = 7
-    assert (_budget(args, device).epochs, _budget(args, device).iterations_per_epoch) == (7, iterations)
+    overridden = _budget(args, device)
+    assert (overridden.epochs, overridden.iterations_per_epoch) == (7, iterations)
