@@ -57,7 +57,7 @@ def main() -> None:
     from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
     budget = pipeline.Budget()
-    budget = replace(budget, epochs=args.epochs or budget.epochs)
+    budget = replace(budget, epochs=args.epochs or budget.epochs, minutes=None)
     write_training_set(out / "nnUNet_raw" / f"Dataset{DATASET_ID}_FullyLabelledPhantoms", args.cases)
     write_heldout(out / "heldout", args.heldout)
     cli_main(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])

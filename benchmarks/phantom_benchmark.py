@@ -65,7 +65,7 @@ def main() -> None:
 
     budget = pipeline.QUICK if args.quick else pipeline.Budget()
     budget = replace(budget, epochs=args.epochs or budget.epochs,
-                     iterations_per_epoch=args.iterations or budget.iterations_per_epoch)
+                     iterations_per_epoch=args.iterations or budget.iterations_per_epoch, minutes=None)
     datasets, budget = prepare_datasets(out, budget, args)
     heldout = out / "heldout"
     runs = [(trainer, UNIVERSAL_ID, None) for trainer in UNIVERSAL]
@@ -118,7 +118,8 @@ def resumed(prepared: Path, args) -> tuple[dict[str, int], object]:
     from nnunet_clip.demo.pipeline import Budget
 
     stored = json.loads(prepared.read_text())
-    kept = Budget(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored["budget"].items()})
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in stored["budget"].items()}
+    kept = Budget(**{"minutes": None, **fields})  # runs before ``minutes`` trained fixed iterations too
     for option, field in (("--epochs", "epochs"), ("--iterations", "iterations_per_epoch")):
         given = getattr(args, option[2:])
         if given and given != getattr(kept, field):

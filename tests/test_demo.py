@@ -73,10 +73,13 @@ def test_encoder_budget_and_report(demo):
     assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
                                       "template": "A computerized tomography of a {}"}
     assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
+    for model in report["models"].values():  # the quick budget's fixed iterations, the same for the ablation
+        assert model["iterations_per_epoch"] == [2, 2] and model["iterations"] == 4
     model_plans = next((out / "nnUNet_results").glob("*/nnUNetTrainerCLIP__*/plans.json"))
     assert json.loads(model_plans.read_text())["universal_model"]["head_in_channels"] == 4  # the quick budget's
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
+    assert "(4 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
     assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md
     for png in ("preview.png", "reference.png"):
@@ -115,10 +118,13 @@ def test_a_users_augmentation_workers_are_kept(restored_environment, tmp_path):
 def test_the_default_budget_follows_the_device_and_the_options_override_it(device, epochs, iterations):
     from nnunet_clip.demo.command import _budget
 
-    args = argparse.Namespace(quick=False, epochs=None, iterations=None)
+    args = argparse.Namespace(quick=False, epochs=None, minutes=None, iterations=None)
     budget = _budget(args, device)
-    assert (budget.epochs, budget.iterations_per_epoch) == (epochs, iterations)
+    assert (budget.epochs, budget.iterations_per_epoch, budget.minutes) == (epochs, iterations, 9.0)
     assert budget.patch_size == (24, 32, 40)  # the same network and patch on either device
-    args.epochs = 7
+    args.epochs, args.minutes = 7, 20.0
     overridden = _budget(args, device)
-    assert (overridden.epochs, overridden.iterations_per_epoch) == (7, iterations)
+    assert (overridden.epochs, overridden.iterations_per_epoch, overridden.minutes) == (7, iterations, 20.0)
+    args.iterations = 5  # fixed iterations per epoch: no fitting to the minutes
+    fixed = _budget(args, device)
+    assert (fixed.epochs, fixed.iterations_per_epoch, fixed.minutes) == (7, 5, None)

@@ -28,7 +28,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--heldout", type=int, default=4, help="number of held-out scans (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the phantoms (default: %(default)s)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the budget of the device, docs/demo.md)")
-    p.add_argument("--iterations", type=int, help="training iterations per epoch (default: the budget of the device)")
+    p.add_argument("--minutes", type=float,
+                   help="wall time of the demo (without --compare) that training fits its iterations per epoch "
+                        "into (default: 9)")
+    p.add_argument("--iterations", type=int,
+                   help="training iterations per epoch, in every epoch (instead of fitting them to --minutes)")
     p.add_argument("--pretrained", default="none",
                    help="CLIP weights for `nnunet-clip embed`: 'none' (random text tower; no download needed), "
                         "'openai' if cached, or a local checkpoint (default: %(default)s)")
@@ -65,9 +69,27 @@ def _budget(args: argparse.Namespace, device_type: str):
     budget = QUICK if args.quick else default_budget(device_type)
     if args.epochs:
         budget = replace(budget, epochs=args.epochs)
+    if args.minutes:
+        budget = replace(budget, minutes=args.minutes)
     if args.iterations:
-        budget = replace(budget, iterations_per_epoch=args.iterations)
+        budget = replace(budget, iterations_per_epoch=args.iterations, minutes=None)
     return budget
+
+
+SECONDS_AFTER_TRAINING = (20.0, 5.0)
+"""What the demo keeps for predicting, evaluating and reporting after training: fixed and per held-out scan
+(measured on the 2-core CPU: 14 s to predict four scans)."""
+
+
+def _schedule(budget, start: float, heldout: int):
+    """Iterations per epoch: fitted so that the demo ends within ``budget.minutes`` of ``start``, or fixed."""
+    from nnunet_clip.demo.pipeline import fixed_iterations
+    from nnunet_clip.demo.schedule import DeadlineIterations
+
+    if budget.minutes is None:
+        return fixed_iterations(budget)
+    fixed, per_scan = SECONDS_AFTER_TRAINING
+    return DeadlineIterations(start + budget.minutes * 60 - fixed - per_scan * heldout, budget.iterations_per_epoch)
 
 
 def _sources(quick: bool):
@@ -125,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
                                          write_report)
+    from nnunet_clip.demo.schedule import ListedIterations
     from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
     from nnunet_clip.evaluation.report import write_outputs
     from nnunet_clip.synthetic.sources import write_heldout, write_sources
@@ -136,11 +159,11 @@ def run(args: argparse.Namespace) -> int:
     budget = _budget(args, device.type)
     trainers = [MASKED, UNMASKED] if args.compare else [MASKED]
     steps = Steps(4 + 3 * len(trainers))
-    heldout = out / "heldout"
+    heldout, heldout_cases = out / "heldout", 1 if args.quick else args.heldout
 
     with steps.step("generate synthetic sources and held-out scans"):
         inputs = write_sources(out / "sources", _sources(args.quick), seed=args.seed)
-        write_heldout(heldout, 1 if args.quick else args.heldout)
+        write_heldout(heldout, heldout_cases)
     with steps.step("convert the sources (nnunet-clip convert)"):
         for source, input_dir in inputs.items():
             raw = convert(source, input_dir, args.dataset_id, "Phantoms")
@@ -149,10 +172,13 @@ def run(args: argparse.Namespace) -> int:
     with steps.step("plan and preprocess (nnU-Net)"):
         preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
 
-    models = {}
+    models, iterations = {}, {}
+    schedule = _schedule(budget, steps.start, heldout_cases)
     for trainer in trainers:
         with steps.step(f"train {trainer}"):
-            model = pipeline.train(args.dataset_id, trainer, budget, device.type)
+            model = pipeline.train(args.dataset_id, trainer, budget, device.type, schedule)
+        iterations[trainer] = schedule.trained
+        schedule = ListedIterations(schedule.trained)  # the ablation trains the same iterations
         prediction = out / "predictions" / trainer
         with steps.step(f"predict held-out scans ({trainer})"):
             if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
@@ -161,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         with steps.step(f"evaluate ({trainer})"):
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
             write_outputs(metrics, prediction / "metrics.json")
-            models[trainer] = model_summary(metrics)
+            models[trainer] = {"iterations": sum(iterations[trainer]), "iterations_per_epoch": iterations[trainer],
+                               **model_summary(metrics)}
             print(f"{trainer}: mean organ DSC {metrics['mean_organ_dsc']:.3f}")
 
     dataset = json.loads((raw / "dataset.json").read_text())

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nnunet_clip.demo.schedule import IterationSchedule, ListedIterations
 from nnunet_clip.devices import torch_device
 from nnunet_clip.network.build import PLANS_KEY
 
@@ -28,6 +29,10 @@ class Budget:
 
     epochs: int = 144
     iterations_per_epoch: int = 16
+    """Of the first epoch; of every epoch when ``minutes`` is None."""
+    minutes: float | None = 9.0
+    """The demo's wall time (without --compare) that training fits its iterations into, epoch by epoch
+    (``schedule.DeadlineIterations``); None: ``iterations_per_epoch`` in every epoch."""
     learning_rate: float = 2e-3
     val_iterations: int = 1
     features: tuple[int, ...] = (16, 16, 32, 64)
@@ -40,11 +45,11 @@ class Budget:
 
 
 GPU = Budget(epochs=288, iterations_per_epoch=32)
-"""The default on a GPU: four times the CPU default's iterations, about 6 min of training at the 39 ms
-per iteration measured on an H100 (docs/demo.md, "More iterations")."""
+"""The default on a GPU: more epochs, the first of more iterations; the iterations are then fitted to the
+minutes, as on the CPU (an H100 trained 27 per second, the 2-core CPU 5 to 7)."""
 
-QUICK = Budget(epochs=2, iterations_per_epoch=2, val_iterations=1, features=(4, 8, 16), head_in_channels=4,
-               patch_size=(24, 32, 32))
+QUICK = Budget(epochs=2, iterations_per_epoch=2, minutes=None, val_iterations=1, features=(4, 8, 16),
+               head_in_channels=4, patch_size=(24, 32, 32))
 """Enough to run every step (the tests' setting), not to learn."""
 
 
@@ -131,9 +136,16 @@ def plan_and_preprocess(dataset_id: int, budget: Budget, num_processes: int = 1)
     return folder
 
 
-def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str = "auto") -> Path:
-    """Train ``trainer_name`` (fold ``all``) for the budget's epochs and iterations; returns the
-    model folder (``nnUNetv2_predict``'s ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
+def fixed_iterations(budget: Budget) -> ListedIterations:
+    """The budget's ``iterations_per_epoch`` in each of its epochs."""
+    return ListedIterations([budget.iterations_per_epoch] * budget.epochs)
+
+
+def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str = "auto",
+          schedule: IterationSchedule | None = None) -> Path:
+    """Train ``trainer_name`` (fold ``all``) for the budget's epochs, each of as many iterations as
+    ``schedule`` chooses (default: ``fixed_iterations``); returns the model folder
+    (``nnUNetv2_predict``'s ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
     from nnunetv2.run.run_training import get_trainer_from_args
 
     from nnunet_clip.plugin import with_plugin_trainers
@@ -145,6 +157,7 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     trainer.num_val_iterations_per_epoch = budget.val_iterations
     trainer.initial_lr = budget.learning_rate
     trainer.initialize()
+    (schedule or fixed_iterations(budget)).attach(trainer)
     trainer.run_training()
     return Path(trainer.output_folder_base)
 

@@ -74,7 +74,8 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     ]
     for model, summary in report["models"].items():
         lines.append(f"- {model}: mean organ DSC **{_fmt(summary['mean_organ_dsc'])}**, "
-                     f"mean organ NSD {_fmt(summary['mean_organ_nsd'])}")
+                     f"mean organ NSD {_fmt(summary['mean_organ_nsd'])} "
+                     f"({summary['iterations']} training iterations in {len(summary['iterations_per_epoch'])} epochs)")
     lines += [
         f"- Universal-model path wall time: **{report['demo_seconds'] / 60:.1f} min** "
         f"(target ≤ {TARGET_MINUTES:.0f} min); whole run {report['total_seconds'] / 60:.1f} min.",
