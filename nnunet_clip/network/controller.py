@@ -19,7 +19,7 @@ every weight by about the learning rate, so without the factor the output layer 
 generated head parameter, a sum over 256 weights, by up to 256 times that: within 64 steps the
 controller pushed the heads' hidden units below the features' range and most classes' heads
 output a constant. With it the output layer moves a head parameter by at most about one weight's
-step (measured: heads stay active, and organs besides the liver learn; docs/demo.md).
+step (measured: heads stay active, and organs besides the liver learn; docs/demo_experiments.md).
 """
 from __future__ import annotations
 
