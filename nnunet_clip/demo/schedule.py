@@ -43,7 +43,8 @@ class IterationSchedule:
 
 
 class ListedIterations(IterationSchedule):
-    """The iterations of an earlier run, epoch by epoch (the same budget for another trainer)."""
+    """Iterations listed epoch by epoch: a fixed count, or an earlier run's (the same budget for another
+    trainer)."""
 
     def __init__(self, iterations: Sequence[int]):
         super().__init__()
