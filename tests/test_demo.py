@@ -23,7 +23,9 @@ STEPS = ["generate synthetic sources and held-out scans", "convert the sources (
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    result = run_command("nnunet-clip", "demo", "--quick", "--compare", "--out", str(out))
+    # --minutes 0.01: the deadline has passed when training starts, so after its first epoch of 2 iterations
+    # the universal model trains 1 per epoch, and the ablation must replay that list
+    result = run_command("nnunet-clip", "demo", "--quick", "--compare", "--minutes", "0.01", "--out", str(out))
     return out, json.loads((out / "report.json").read_text()), result.stdout
 
 
@@ -73,13 +75,14 @@ def test_encoder_budget_and_report(demo):
     assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
                                       "template": "A computerized tomography of a {}"}
     assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
-    for model in report["models"].values():  # the quick budget's fixed iterations, the same for the ablation
-        assert model["iterations_per_epoch"] == [2, 2] and model["iterations"] == 4
+    assert report["budget"]["minutes"] == 0.01
+    for model in report["models"].values():  # fitted to the passed deadline, then replayed for the ablation
+        assert model["iterations_per_epoch"] == [2, 1] and model["iterations"] == 3
     model_plans = next((out / "nnUNet_results").glob("*/nnUNetTrainerCLIP__*/plans.json"))
     assert json.loads(model_plans.read_text())["universal_model"]["head_in_channels"] == 4  # the quick budget's
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
-    assert "(4 training iterations in 2 epochs)" in md
+    assert "(3 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
     assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md
     for png in ("preview.png", "reference.png"):

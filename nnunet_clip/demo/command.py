@@ -172,13 +172,13 @@ def run(args: argparse.Namespace) -> int:
     with steps.step("plan and preprocess (nnU-Net)"):
         preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
 
-    models, iterations = {}, {}
+    models = {}
     schedule = _schedule(budget, steps.start, heldout_cases)
     for trainer in trainers:
         with steps.step(f"train {trainer}"):
             model = pipeline.train(args.dataset_id, trainer, budget, device.type, schedule)
-        iterations[trainer] = schedule.trained
-        schedule = ListedIterations(schedule.trained)  # the ablation trains the same iterations
+        trained = schedule.trained
+        schedule = ListedIterations(trained)  # the ablation trains the same iterations
         prediction = out / "predictions" / trainer
         with steps.step(f"predict held-out scans ({trainer})"):
             if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
@@ -187,8 +187,7 @@ def run(args: argparse.Namespace) -> int:
         with steps.step(f"evaluate ({trainer})"):
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
             write_outputs(metrics, prediction / "metrics.json")
-            models[trainer] = {"iterations": sum(iterations[trainer]), "iterations_per_epoch": iterations[trainer],
-                               **model_summary(metrics)}
+            models[trainer] = {"iterations": sum(trained), "iterations_per_epoch": trained, **model_summary(metrics)}
             print(f"{trainer}: mean organ DSC {metrics['mean_organ_dsc']:.3f}")
 
     dataset = json.loads((raw / "dataset.json").read_text())
