@@ -27,6 +27,10 @@ from nnunet_clip.errors import InputError
 FILE_ENDING = ".nii.gz"
 TMP_PREFIX = ".tmp-"
 ORIENTATION = "LPS"
+IMAGE_READER = "NibabelIOWithReorient"
+"""nnU-Net's reader for the dataset (dataset.json ``overwrite_image_reader_writer``, carried into the plans):
+it reorients every image to RAS when reading and back when writing, so training, validation and
+``nnUNetv2_predict`` see the same anatomy whichever way a scan is stored."""
 DUPLICATE_RULE = (
     "A scan found again (same voxels, any header/orientation/dtype) joins the case already in the "
     "dataset: annotated classes are united; the first copy keeps its image and its labels for the "
@@ -110,6 +114,7 @@ class RawDataset:
                 "regions_class_order": order,
                 "numTraining": 0,
                 "file_ending": FILE_ENDING,
+                "overwrite_image_reader_writer": IMAGE_READER,
                 "annotated_classes": {},
                 "sources": {},
                 "fingerprints": {},

@@ -119,6 +119,7 @@ def test_dataset_json_and_files(assembled):
     assert meta["labels"]["liver tumor"] != [] and len(meta["labels"]) == 33
     assert meta["numTraining"] == len(CASES) == len(meta["annotated_classes"])
     assert meta["channel_names"] == {"0": "CT"} and meta["file_ending"] == ".nii.gz"
+    assert meta["overwrite_image_reader_writer"] == "NibabelIOWithReorient"  # nnU-Net reorients on read, back on write
     expected = sorted(case_id for _, case_id, _ in CASES.values())
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == [f"{c}_0000.nii.gz" for c in expected]
     assert sorted(p.name for p in (folder / "labelsTr").iterdir()) == [f"{c}.nii.gz" for c in expected]

@@ -136,11 +136,11 @@ def test_prediction_labels_json_renames_values(folders):
 def test_one_line_errors(folders):
     ref, pred, dataset = folders
     write(pred / "C.nii.gz", np.zeros((10, 24, 23), np.uint8))
-    with pytest.raises(InputError, match=r"C\.nii\.gz: shape") as e:
+    with pytest.raises(InputError, match=r"C\.nii\.gz: its grid \(shape \(10, 24, 23\)") as e:
         evaluate_folders(ref, pred, dataset, progress=False)
     assert "\n" not in str(e.value)
     write(pred / "C.nii.gz", np.zeros(SHAPE, np.uint8), spacing=(1.5, 1.5, 3.0))
-    with pytest.raises(InputError, match=r"C\.nii\.gz: .*spacing"):
+    with pytest.raises(InputError, match=r"C\.nii\.gz: its grid .*spacing \(3\.0, 1\.5, 1\.5\)"):
         evaluate_folders(ref, pred, dataset, progress=False)
     (pred / "C.nii.gz").unlink()
     with pytest.raises(InputError, match=r"C\.nii\.gz: missing prediction"):
@@ -195,7 +195,7 @@ def test_cli_end_to_end(folders, tmp_path, capsys):
     write(pred / "A.nii.gz", np.zeros((3, 3, 3), np.uint8))
     assert main(["evaluate", "-r", str(ref), "-p", str(pred), "-o", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
-    assert err.startswith("nnunet-clip evaluate: error: ") and "A.nii.gz: shape" in err
-    assert err.endswith("differ from the reference A.nii.gz ((10, 24, 24), (2.0, 1.5, 1.5))")
+    assert err.startswith("nnunet-clip evaluate: error: ") and "A.nii.gz: its grid (shape (3, 3, 3)" in err
+    assert err.endswith("differs from the reference A.nii.gz's ((10, 24, 24), (2.0, 1.5, 1.5), [0.0, 0.0, 0.0])")
     assert main(["evaluate", "-r", str(ref), "-p", str(pred), "--tolerance", "liver"]) == 2
     assert "--tolerance liver: expected NAME=MM" in capsys.readouterr().err

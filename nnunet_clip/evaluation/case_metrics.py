@@ -30,8 +30,9 @@ def class_values(labels: dict) -> dict[str, tuple[int, ...]]:
             for name in region_class_names(labels)}
 
 
-def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Label array (z, y, x) and spacing in mm in the same axis order; InputError naming a bad file."""
+def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...]]:
+    """Label array (z, y, x) in LPS orientation, so that maps stored in different orientations compare voxel
+    by voxel, its spacing in mm in the same axis order, and its origin; InputError naming a bad file."""
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as e:
@@ -39,6 +40,7 @@ def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel, "
                          "expected a label map")
+    image = sitk.DICOMOrient(image, "LPS")
     array = sitk.GetArrayFromImage(image)
     if not np.issubdtype(array.dtype, np.integer):
         if not np.array_equal(array, np.round(array)):
@@ -46,7 +48,7 @@ def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
         array = array.astype(np.int32)
     if array.size and array.min() < 0:
         raise InputError(f"{path}: holds negative values, expected a label map")
-    return array, tuple(float(s) for s in reversed(image.GetSpacing()))
+    return array, tuple(float(s) for s in reversed(image.GetSpacing())), image.GetOrigin()
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,16 @@ def evaluate_case(task: CaseTask) -> dict[str, dict]:
     """Class -> {dsc, nsd, tolerance_mm, ref_voxels, pred_voxels} for the classes of ``task``;
     tumour classes add ref_positive, pred_positive and pred_largest_component_ml. Undefined
     values (both masks empty) are None."""
-    ref, spacing = read_label_map(task.ref_path)
+    ref, spacing, origin = read_label_map(task.ref_path)
     if task.pred_path is None:
         pred = np.zeros_like(ref)
     else:
-        pred, pred_spacing = read_label_map(task.pred_path)
-        if pred.shape != ref.shape or not np.allclose(pred_spacing, spacing, rtol=0, atol=1e-4):
-            raise InputError(f"{task.pred_path}: shape {pred.shape} and spacing {pred_spacing} differ from the "
-                             f"reference {task.ref_path.name} ({ref.shape}, {spacing})")
+        pred, pred_spacing, pred_origin = read_label_map(task.pred_path)
+        if (pred.shape != ref.shape or not np.allclose(pred_spacing, spacing, rtol=0, atol=1e-4)
+                or not np.allclose(pred_origin, origin, rtol=0, atol=1e-2 * min(spacing))):
+            raise InputError(f"{task.pred_path}: its grid (shape {pred.shape}, spacing {pred_spacing}, origin "
+                             f"{np.round(pred_origin, 3).tolist()}) differs from the reference {task.ref_path.name}'s "
+                             f"({ref.shape}, {spacing}, {np.round(origin, 3).tolist()})")
     ref_boxes, pred_boxes = _value_boxes(ref, task.ref_values), _value_boxes(pred, task.pred_values)
     result = {}
     for name in task.classes:

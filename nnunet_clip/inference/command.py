@@ -53,20 +53,27 @@ def load_predictor(args: argparse.Namespace):
 
 
 def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
-    """Read, predict, post-process and write one case."""
+    """Read, predict in the model's orientation, post-process and write one case on its own grid."""
     import numpy as np
     import SimpleITK as sitk
+    from tqdm import tqdm
 
     from nnunet_clip.inference.geometry import Geometry, body_midline_x
     from nnunet_clip.inference.outputs import file_name, label_map, map_labels, write_image, write_json
     from nnunet_clip.inference.postprocessing import postprocess
     from nnunet_clip.inference.statistics import case_statistics
+    from nnunet_clip.orientation import ModelView
 
     image = case.read()
+    view = ModelView.of(image, predictor.orientation)
+    if view.resampled:
+        tqdm.write(f"{case.name}: oblique direction; resampled to the model's {predictor.orientation} axes and back",
+                   file=sys.stderr)
     requested = predictor.selection.requested
     folder = out / case.name
     masks = {}
-    for name, probabilities in predictor.predict_image(image):
+    for name, probabilities in predictor.predict_image(view.image):
+        probabilities = view.to_input(probabilities)
         masks[name] = probabilities > THRESHOLD
         if args.probabilities and name in requested:
             scaled = np.rint(probabilities.astype(np.float32) * 255).astype(np.uint8)

@@ -91,6 +91,10 @@ class UniversalPredictor(nnUNetPredictor):
         self.universal_network = self.network._orig_mod if isinstance(self.network, OptimizedModule) else self.network
         self.model_classes: list[str] = list(spec["class_names"])
         self.text_encoder: dict | None = spec["text_encoder"]
+        self.orientation: str = spec.get("orientation")
+        if self.orientation is None:
+            raise InputError(f"{model_training_output_dir}: the model does not record the orientation its training "
+                             "cases had (trained by an older nnunet-clip, or read by another reader); retrain it")
         self.selection: ClassSelection | None = None
 
     @staticmethod

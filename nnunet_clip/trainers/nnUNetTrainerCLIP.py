@@ -17,6 +17,8 @@ import torch
 from torch import autocast
 from torch._dynamo import OptimizedModule
 
+from batchgenerators.utilities.file_and_folder_operations import load_pickle
+
 from nnunetv2.configuration import default_num_processes
 from nnunetv2.paths import nnUNet_raw
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
@@ -30,10 +32,25 @@ from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
 from nnunet_clip.loss import PartialLabelDiceBCELoss
 from nnunet_clip.network.build import HEAD_IN_CHANNELS, PLANS_KEY, build_universal_network, universal_model_plans
+from nnunet_clip.orientation import case_orientation
 from nnunet_clip.partial_labels import AnnotatedClasses
 from nnunet_clip.progress_plot import ThrottledProgressPlot
 from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
+
+
+def training_orientation(properties_files: dict[str, str]) -> str | None:
+    """The one orientation in which nnU-Net's reader gave every case to preprocessing (the model's:
+    ``nnunet-clip predict`` reorients inputs to it); InputError naming a case of each if they differ."""
+    seen: dict[str | None, str] = {}
+    for key, path in properties_files.items():
+        seen.setdefault(case_orientation(load_pickle(path)), key)
+    if len(seen) > 1:
+        raise InputError("the training cases are stored in different orientations ("
+                         + ", ".join(f"{key}: {code}" for code, key in seen.items())
+                         + "); a model would learn mirrored anatomy. Store them alike, or set "
+                         '"overwrite_image_reader_writer": "NibabelIOWithReorient" in dataset.json and preprocess again')
+    return next(iter(seen), None)
 
 
 def cpu_computes_bfloat16() -> bool:
@@ -161,6 +178,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def get_tr_and_val_datasets(self):
         dataset_tr, dataset_val = super().get_tr_and_val_datasets()
         self.annotations.check_cases([*dataset_tr.identifiers, *dataset_val.identifiers])
+        self.plans_manager.plans[PLANS_KEY]["orientation"] = training_orientation(
+            {key: join(dataset.source_folder, f"{key}.pkl") for dataset in (dataset_tr, dataset_val)
+             for key in dataset.identifiers})
         return dataset_tr, dataset_val
 
     def loss_mask(self, keys) -> torch.Tensor:
