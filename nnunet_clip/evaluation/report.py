@@ -17,7 +17,8 @@ CSV_COLUMNS = ("case", "class", "dsc", "nsd", "tolerance_mm", "ref_voxels", "pre
                "ref_positive", "pred_positive", "pred_largest_component_ml", "ref_lesions", "detected_lesions",
                "pred_lesions", "false_positive_lesions", "presence_score")
 DETECTION_COLUMNS = ("class", "cases", "tp", "fn", "tn", "fp", "sensitivity", "specificity", "harmonic_mean",
-                     "auc", "presence_score", "lesions", "detected_lesions", "lesion_recall", f"lesion_recall_{LARGE_LESIONS}",
+                     "auc", "presence_score", "lesions", "detected_lesions", "lesion_recall",
+                     f"lesion_recall_{LARGE_LESIONS}",
                      *(f"lesion_recall_{b}mm" for b in SIZE_BINS), "false_positive_lesions",
                      "false_positive_lesions_per_case")
 LESION_COLUMNS = ("case", "class", "lesion", "volume_ml", "diameter_mm", "size_bin_mm", "detected")
@@ -74,7 +75,8 @@ def detection_rows(metrics: dict) -> list[dict]:
                                                            "specificity", "harmonic_mean")},
                      "auc": d["roc"]["auc"], "presence_score": d["roc"]["presence_score"],
                      "lesions": lesions["lesions"], "detected_lesions": lesions["detected"],
-                     "lesion_recall": lesions["recall"], f"lesion_recall_{LARGE_LESIONS}": lesions[LARGE_LESIONS]["recall"],
+                     "lesion_recall": lesions["recall"],
+                     f"lesion_recall_{LARGE_LESIONS}": lesions[LARGE_LESIONS]["recall"],
                      **{f"lesion_recall_{b}mm": lesions["by_diameter_mm"][b]["recall"] for b in SIZE_BINS},
                      "false_positive_lesions": lesions["false_positives"],
                      "false_positive_lesions_per_case": lesions["false_positives_per_case"]})

@@ -82,7 +82,8 @@ class TumourCohort:
         candidates = order[_stochastic_round(self.tumour_free * count, rng):]
         plans: list[LesionPlan] = [{} for _ in range(count)]
         for name, profile in self.profiles.items():
-            chosen = rng.permutation(candidates)[:_stochastic_round(self.prevalence.get(name, 0.0) * len(candidates), rng)]
+            share = self.prevalence.get(name, 0.0)
+            chosen = rng.permutation(candidates)[:_stochastic_round(share * len(candidates), rng)]
             for case in sorted(chosen):
                 plans[case][name] = profile.draw(rng)
         return plans

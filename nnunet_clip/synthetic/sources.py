@@ -107,7 +107,8 @@ def tumour_sources(total: int) -> tuple[SyntheticSource, ...]:
     """The demo's sources with ``total`` cases shared as in ``REAL_CASES`` (each at least one), in
     their orientations, with their tumours (``source_tumours``)."""
     counts = _apportion([REAL_CASES[s.name] for s in DEMO_SOURCES], total)
-    return tuple(SyntheticSource(s.name, n, s.orientation, source_tumours(s.name)) for s, n in zip(DEMO_SOURCES, counts))
+    return tuple(SyntheticSource(s.name, n, s.orientation, source_tumours(s.name))
+                 for s, n in zip(DEMO_SOURCES, counts))
 
 
 TUMOUR_SOURCES: tuple[SyntheticSource, ...] = tumour_sources(sum(s.cases for s in DEMO_SOURCES))
