@@ -64,8 +64,9 @@ REAL_CASES: dict[str, int] = {
     "msd-spleen": 41, "msd-pancreas": 281, "msd-hepaticvessel": 303, "msd-lung": 63, "msd-colon": 126,
     "kits23": 489,
 }
-"""Labelled CT cases of each demo source's download (docs/datasets.md; TotalSegmentator v2.0.1,
-AMOS22 training and validation CT, WORD with its test labels, BTCV's Synapse training cases)."""
+"""Labelled CT cases of each demo source's download, as the datasets document them (TotalSegmentator
+v2.0.1; AMOS22 training and validation CT; WORD with its test labels; BTCV's Synapse training
+cases; the MSD tasks' training cases; KiTS23's public cases)."""
 
 BACKGROUND_PREVALENCE = 0.1
 """Share of a source's cases with a tumour type that the source does not annotate (our choice):
@@ -87,7 +88,8 @@ without one); kidney cysts are common incidental findings."""
 
 def source_tumours(name: str) -> TumourCohort:
     """The tumours of a source's cases: ``SOURCE_PREVALENCE``, ``BACKGROUND_PREVALENCE`` for the others."""
-    return TumourCohort({tumour: BACKGROUND_PREVALENCE for tumour in LESION_PROFILES} | SOURCE_PREVALENCE.get(name, {}))
+    background = {tumour: BACKGROUND_PREVALENCE for tumour in LESION_PROFILES}
+    return TumourCohort(background | SOURCE_PREVALENCE.get(name, {}))
 
 
 def _apportion(weights: Sequence[float], total: int) -> list[int]:
