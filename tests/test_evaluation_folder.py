@@ -1,6 +1,7 @@
 """evaluate_folders, the outputs and ``nnunet-clip evaluate`` on a tiny partially labelled folder."""
 import csv
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -210,7 +211,10 @@ def test_detection_tables_load_in_pandas(folders, tmp_path):
 
 def test_reference_without_lesions_has_specificity_but_no_sensitivity(folders):
     ref, pred, dataset = folders
-    m = evaluate_folders(ref, pred, dataset, cases=["B", "D"], progress=False)  # both tumour-free
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cases left out have references: no "without reference" warning
+        m = evaluate_folders(ref, pred, dataset, cases=["B", "D"], progress=False)  # both tumour-free
+    assert m["predictions_without_reference"] == []
     d = m["tumor_detection"]["liver tumor"]
     assert d["specificity"] == 0.5 and d["sensitivity"] is None and d["harmonic_mean"] is None
     assert d["lesion_level"]["recall"] is None and d["lesion_level"]["lesions"] == 0
