@@ -150,7 +150,8 @@ def run_model(out: Path, name: str, trainer: str, dataset_id: int, annotated: se
     _, predict_s = timed(pipeline.predict, model, heldout / "imagesTs", prediction, device)
     metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)
     result = {"train_seconds": None if train_s is None else round(train_s, 1), "predict_seconds": round(predict_s, 1),
-              "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated}}
+              "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated},
+              "tumor_detection": {c: d for c, d in metrics["tumor_detection"].items() if c in annotated}}
     write_json(result, result_file)
     return result
 

@@ -96,6 +96,11 @@ class ModelView:
         return cls(view, lambda array: _resampled_back(array, grid, scan), resampled=True)
 
 
+def reoriented(array: np.ndarray, orientation: str, to: str) -> np.ndarray:
+    """A (z, y, x) array laid out in ``orientation``, laid out in ``to`` (transposes and flips)."""
+    return _permutation_back(direction_of(to).ravel(), orientation)(array)
+
+
 def _permutation_back(direction, orientation: str) -> Callable[[np.ndarray], np.ndarray]:
     """array on the ``orientation`` grid -> on the grid of ``direction``: transposes and flips, as views."""
     scan_axes, scan_signs = _axes_and_signs(direction)

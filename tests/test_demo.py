@@ -85,6 +85,11 @@ def test_encoder_budget_and_report(demo):
     assert "(3 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
     assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md
+    assert "## Tumour detection on the held-out scans" in md and "### nnUNetTrainerCLIPUnmasked" in md
+    assert all(f"| {name} | " in md for name in TUMORS)
+    for name, model in report["models"].items():  # scored on the probabilities `predict --probabilities` wrote
+        assert (out / "predictions" / name / "phantom_001" / "probabilities" / "liver_tumor.nii.gz").is_file()
+        assert {d["roc"]["presence_score"] for d in model["tumor_detection"].values()} == {"probability"}
     for png in ("preview.png", "reference.png"):
         image = mpimg.imread(out / png)
         assert image.shape[:2] == (550, 1100) and image[..., :3].std() > 0.05
@@ -131,3 +136,21 @@ def test_the_default_budget_follows_the_device_and_the_options_override_it(devic
     args.iterations = 5  # fixed iterations per epoch: no fitting to the minutes
     fixed = _budget(args, device)
     assert (fixed.epochs, fixed.iterations_per_epoch, fixed.minutes) == (7, 5, None)
+
+
+def test_detection_table():
+    from nnunet_clip.demo.report import detection_table
+    from nnunet_clip.evaluation.evaluate_folder import tumour_detection
+
+    def case(ref, pred, score, lesions, false_positives):
+        return {"ref_positive": ref, "pred_positive": pred, "presence_score": score, "pred_largest_component_ml": 0.0,
+                "lesions": [{"volume_ml": 1.0, "diameter_mm": d, "detected": found} for d, found in lesions],
+                "false_positive_lesions": false_positives}
+
+    scored = [case(True, True, 0.9, [(30.0, True), (6.0, False)], 0), case(True, False, 0.3, [(12.0, False)], 0),
+              case(False, True, 0.6, [], 1), case(False, False, 0.1, [], 0)]
+    rows = detection_table({"tumor_detection": {"liver tumor": tumour_detection(scored)}})
+    assert len(rows) == 2 + len(TUMORS)
+    # AUC: 0.9 beats both negatives, 0.3 beats 0.1 only: 3 of 4 pairs
+    assert "| liver tumor | 2 / 2 | 0.500 | 0.500 | 0.500 | 0.750 | 1/3 | 1/2 | 0.250 |" in rows
+    assert "| kidney tumor | not predicted |" + " |" * 7 in rows

@@ -1,8 +1,10 @@
 """evaluate_folders, the outputs and ``nnunet-clip evaluate`` on a tiny partially labelled folder."""
 import csv
 import json
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -10,7 +12,7 @@ from nnunet_clip.cli import main
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_outputs
-from nnunet_clip.taxonomy import atom_table, dataset_labels
+from nnunet_clip.taxonomy import atom_table, dataset_labels, region_class_names
 
 SHAPE = (10, 24, 24)  # z, y, x
 SPACING = (1.5, 1.5, 2.0)  # x, y, z (SimpleITK order): a voxel is 4.5 mm3
@@ -171,16 +173,107 @@ def test_outputs_are_strict_json_csv_and_png(folders, tmp_path):
     m["cases"]["A"]["liver tumor"]["nsd"] = None  # an undefined value must stay null/empty
     out = tmp_path / "out"
     paths = write_outputs(m, out / "run.json")
-    assert sorted(p.name for p in out.iterdir()) == ["run.csv", "run.json", "run_dsc_boxplot.png"]
-    assert [p.name for p in paths] == ["run.json", "run.csv", "run_dsc_boxplot.png"]
+    names = ["run.json", "run.csv", "run_detection.csv", "run_lesions.csv", "run_dsc_boxplot.png", "run_roc.png"]
+    assert [p.name for p in paths] == names and sorted(p.name for p in out.iterdir()) == sorted(names)
     loaded = json.loads((out / "run.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert loaded == m
     rows = list(csv.DictReader((out / "run.csv").open()))
     assert len(rows) == sum(len(c) for c in m["cases"].values()) == 9
     row = next(r for r in rows if r["case"] == "A" and r["class"] == "liver tumor")
     assert row["nsd"] == "" and float(row["dsc"]) == 1.0 and row["pred_positive"] == "True"
+    assert (row["ref_lesions"], row["detected_lesions"], row["false_positive_lesions"]) == ("1", "1", "0")
     assert next(r for r in rows if r["class"] == "spleen")["pred_largest_component_ml"] == ""
-    assert (out / "run_dsc_boxplot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in ("run_dsc_boxplot.png", "run_roc.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_detection_tables_load_in_pandas(folders, tmp_path):
+    """A: found; B: a speck under 0.1 ml, not a lesion; C: missed; D: a false-positive lesion."""
+    ref, pred, dataset = folders
+    m = evaluate_folders(ref, pred, dataset, progress=False)
+    write_outputs(m, tmp_path / "m.json")
+    detection = pd.read_csv(tmp_path / "m_detection.csv").set_index("class")
+    row = detection.loc["liver tumor"]
+    assert (row["tp"], row["fn"], row["tn"], row["fp"], row["harmonic_mean"]) == (1, 1, 1, 1, 0.5)
+    assert (row["lesions"], row["detected_lesions"], row["lesion_recall"]) == (2, 1, 0.5)
+    assert row["false_positive_lesions"] == 1 and row["false_positive_lesions_per_case"] == 0.25
+    assert row["lesion_recall_<10mm"] == 0.5 and np.isnan(row["lesion_recall_10-20mm"])  # no such lesions: empty
+    # scores without probabilities: largest component ml. A 0.3375 and C 0 (positive) against B 0.0045 and
+    # D 0.3375 (negative): A beats B, ties D; C loses both: 1.5 of 4 pairs
+    assert row["presence_score"] == "largest component ml" and row["auc"] == pytest.approx(0.375)
+    lesions = pd.read_csv(tmp_path / "m_lesions.csv")
+    assert lesions[["case", "detected", "size_bin_mm"]].values.tolist() == [["A", True, "<10"], ["C", False, "<10"]]
+    assert lesions["volume_ml"].tolist() == pytest.approx([0.3375, 0.3375])
+    assert lesions["diameter_mm"].iloc[0] == pytest.approx((6 * 337.5 / np.pi) ** (1 / 3), abs=0.01)
+    cases = pd.read_csv(tmp_path / "m.csv")
+    assert cases.loc[(cases["case"] == "D") & (cases["class"] == "liver tumor"), "false_positive_lesions"].item() == 1
+
+
+def test_reference_without_lesions_has_specificity_but_no_sensitivity(folders):
+    ref, pred, dataset = folders
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cases left out have references: no "without reference" warning
+        m = evaluate_folders(ref, pred, dataset, cases=["B", "D"], progress=False)  # both tumour-free
+    assert m["predictions_without_reference"] == []
+    d = m["tumor_detection"]["liver tumor"]
+    assert d["specificity"] == 0.5 and d["sensitivity"] is None and d["harmonic_mean"] is None
+    assert d["lesion_level"]["recall"] is None and d["lesion_level"]["lesions"] == 0
+    assert d["lesion_level"]["false_positives_per_case"] == 0.5
+    assert d["roc"]["auc"] is None
+
+
+def write_probabilities(pred, case, array):
+    """``nnunet-clip predict --probabilities``' file of the liver tumour: uint8, 255 × p."""
+    write(pred / case / "probabilities" / "liver_tumor.nii.gz", array.astype(np.uint8))
+
+
+def test_presence_score_from_predicted_probabilities_inside_the_host(folders):
+    ref, pred, dataset = folders
+    values = {"A": 230, "B": 100, "C": 140, "D": 60}  # inside the predicted liver
+    for case, value in values.items():
+        p = np.zeros(SHAPE, np.uint8)
+        p[5, 6, 6] = value
+        p[0, 0, 0] = 250  # outside liver and tumour: not read
+        write_probabilities(pred, case, p)
+    m = evaluate_folders(ref, pred, dataset, progress=False)
+    assert {c: m["cases"][c]["liver tumor"]["presence_score"] for c in "ABCD"} == \
+        pytest.approx({c: v / 255 for c, v in values.items()})
+    roc = m["tumor_detection"]["liver tumor"]["roc"]
+    assert roc["presence_score"] == "probability" and roc["auc"] == 1.0  # A and C above B and D
+    (pred / "C" / "probabilities" / "liver_tumor.nii.gz").unlink()  # one case without: volumes for all
+    m = evaluate_folders(ref, pred, dataset, progress=False)
+    assert m["cases"]["C"]["liver tumor"]["presence_score"] is None
+    assert m["tumor_detection"]["liver tumor"]["roc"]["presence_score"] == "largest component ml"
+
+
+def test_presence_score_from_nnunet_npz(folders):
+    ref, pred, dataset = folders
+    channels = region_class_names(LABELS)
+    for case, value in {"A": 0.7, "B": 0.2, "C": 0.3, "D": 0.1}.items():
+        p = np.zeros((len(channels), *SHAPE), np.float32)
+        p[channels.index("liver tumor"), 5, 6, 6] = value
+        p[channels.index("spleen")] = 1.0  # another class's channel
+        np.savez_compressed(pred / f"{case}.npz", probabilities=p)
+    m = evaluate_folders(ref, pred, dataset, progress=False)
+    assert m["cases"]["C"]["liver tumor"]["presence_score"] == pytest.approx(0.3)
+    assert m["tumor_detection"]["liver tumor"]["roc"]["auc"] == 1.0
+    np.savez_compressed(pred / "A.npz", probabilities=np.zeros((2, *SHAPE), np.float32))
+    with pytest.raises(InputError, match=r"A\.npz: 2 probability channels"):
+        evaluate_folders(ref, pred, dataset, progress=False)
+
+
+def test_prediction_without_the_tumour_class_reports_it_not_predicted(folders, capsys):
+    ref, pred, dataset = folders
+    own = {"background": 0, "liver": [1]}
+    for case in "ABCDE":
+        write(pred / f"{case}.nii.gz", label_map(own, liver=LIVER))
+    (pred / "labels.json").write_text(json.dumps(own))
+    m = evaluate_folders(ref, pred, dataset, progress=False)
+    assert "liver tumor" in m["classes_not_in_prediction"] and m["tumor_detection"] == {}
+    assert set(m["cases"]["A"]) == {"liver"}
+    assert main(["evaluate", "-r", str(ref), "-p", str(pred)]) == 0
+    assert "liver tumor: not predicted" in capsys.readouterr().out
+    assert (pred / "metrics_roc.png").is_file()
 
 
 def test_cli_end_to_end(folders, tmp_path, capsys):
@@ -188,9 +281,12 @@ def test_cli_end_to_end(folders, tmp_path, capsys):
     assert main(["evaluate", "-r", str(ref), "-p", str(pred), "--tolerance", "liver=1", "-np", "2"]) == 0
     printed = capsys.readouterr().out
     assert "liver tumor: sensitivity 0.500, specificity 0.500" in printed
+    assert "lesion recall 0.500 (1/2), false-positive lesions per case 0.250; AUC 0.375 (largest component ml)" \
+        in printed
     m = json.loads((pred / "metrics.json").read_text())
     assert m["settings"]["tolerance_mm"]["liver"] == 1.0 and m["cases"]["B"]["liver"]["nsd"] < 1.0
-    assert (pred / "metrics.csv").is_file() and (pred / "metrics_dsc_boxplot.png").is_file()
+    assert all((pred / f"metrics{suffix}").is_file() for suffix in
+               (".csv", "_detection.csv", "_lesions.csv", "_dsc_boxplot.png", "_roc.png"))
 
     write(pred / "A.nii.gz", np.zeros((3, 3, 3), np.uint8))
     assert main(["evaluate", "-r", str(ref), "-p", str(pred), "-o", str(tmp_path / "m.json")]) == 2

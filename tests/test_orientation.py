@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from conftest import run_command
 from nnunet_clip.cli import main
 from nnunet_clip.errors import InputError
-from nnunet_clip.orientation import ModelView, direction_of, orientation_code
+from nnunet_clip.orientation import ModelView, direction_of, orientation_code, reoriented
 from nnunet_clip.trainers.nnUNetTrainerCLIP import training_orientation
 
 REAL_CT = Path(__file__).resolve().parent / "data" / "example_ct_sm.nii.gz"  # stored RAS-like: direction -1, -1, 1
@@ -37,6 +37,8 @@ def test_codes_agree_with_simpleitk_and_the_view_goes_back_exactly(stored):
     assert orientation_code(scan.GetDirection()) == \
         sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(scan.GetDirection())
     assert np.array_equal(direction_of(stored).ravel(), scan.GetDirection())
+    assert np.array_equal(reoriented(sitk.GetArrayFromImage(scan), stored, "LPS"),
+                          sitk.GetArrayFromImage(sitk.DICOMOrient(scan, "LPS")))
     for model in ("LPS", "RAS", "SAR"):
         view = ModelView.of(scan, model)
         assert not view.resampled and orientation_code(view.image.GetDirection()) == model

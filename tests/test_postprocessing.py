@@ -80,8 +80,33 @@ def test_statistics_volume_mean_hu_count_and_diameter():
     assert stats["liver tumor"]["count"] == 2
     # the 10-slice column: centres 9 slices × 2 mm apart
     assert stats["liver tumor"]["largest_diameter_mm"] == pytest.approx(18.0)
+    assert [lesion["volume_ml"] for lesion in stats["liver tumor"]["lesions"]] == [0.054, 0.02]  # largest first
+    assert [lesion["host"] for lesion in stats["liver tumor"]["lesions"]] == ["liver", None]  # the column is outside
     empty = case_statistics({"liver tumor": np.zeros(SHAPE, bool)}, image, LPS)["liver tumor"]
-    assert empty == {"volume_ml": 0.0, "mean_hu": None, "count": 0, "largest_diameter_mm": None}
+    assert empty == {"volume_ml": 0.0, "mean_hu": None, "count": 0, "largest_diameter_mm": None, "lesions": []}
+
+
+def test_statistics_of_each_lesion_its_host_and_the_presence_score():
+    image = np.zeros(SHAPE, dtype=np.int16)
+    right, left = box((5, 12), (10, 20), (4, 10)), box((5, 12), (10, 20), (30, 36))
+    inside_left = box((6, 8), (12, 14), (31, 33))  # 8 voxels = 16 mm³
+    touching_right = box((6, 9), (20, 23), (5, 8))  # the row after the right kidney ends: 27 voxels
+    masks = {"right kidney": right, "left kidney": left, "kidney tumor": inside_left | touching_right}
+    probabilities = np.zeros(SHAPE, np.uint8)
+    probabilities[0, 0, 0] = 255  # outside kidneys and tumour: not read
+    probabilities[7, 21, 6] = 200  # in the touching lesion
+    stats = case_statistics({"kidney tumor": masks["kidney tumor"]}, image, LPS, computed=masks,
+                            probabilities={"kidney tumor": probabilities})["kidney tumor"]
+    assert stats["count"] == 2 and stats["presence_score"] == round(200 / 255, 3)
+    # corner-to-corner distances between voxel centres, z spacing 2 mm: (2, 2, 2 × 2) and (1, 1, 1 × 2) mm
+    assert stats["lesions"] == [{"volume_ml": 0.054, "largest_diameter_mm": round(np.sqrt(4 + 4 + 16), 2),
+                                 "host": "right kidney"},
+                                {"volume_ml": 0.016, "largest_diameter_mm": round(np.sqrt(1 + 1 + 4), 2),
+                                 "host": "left kidney"}]
+    no_host = case_statistics(masks, image, LPS, computed={"kidney tumor": masks["kidney tumor"]},
+                              probabilities={"kidney tumor": probabilities})["kidney tumor"]
+    assert no_host["presence_score"] == 1.0  # no host computed: the whole image
+    assert [lesion["host"] for lesion in no_host["lesions"]] == [None, None]
 
 
 def test_body_midline_from_intensities():

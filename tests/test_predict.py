@@ -15,7 +15,7 @@ import torch
 from nnunet_clip.cli import main
 from nnunet_clip.inference.outputs import file_name
 from nnunet_clip.network.universal_unet import UniversalUNet
-from nnunet_clip.taxonomy import SIDED_PAIRS, dataset_labels
+from nnunet_clip.taxonomy import PARENTS, SIDED_PAIRS, TUMORS, dataset_labels
 
 REAL_CT = Path(__file__).resolve().parent / "data" / "example_ct_sm.nii.gz"
 FAST = ["--disable-tta", "--device", "cpu"]
@@ -86,6 +86,13 @@ def test_real_ct_masks_map_labels_and_statistics_agree(real_ct_prediction, train
     assert np.array_equal(label_map > 0, union)
     assert set(np.unique(label_map)) <= {0, *map(int, labels["values"])}
     assert "count" in stats["liver tumor"] and "count" not in stats["liver"]
+    for name in (n for n in classes if n in TUMORS):
+        lesions, mask = stats[name]["lesions"], read(real_ct_prediction / "example_ct_sm" / file_name(name))[0]
+        assert stats[name]["count"] == len(lesions)
+        assert sum(lesion["volume_ml"] for lesion in lesions) == pytest.approx(stats[name]["volume_ml"], abs=1e-2)
+        assert all(lesion["host"] in PARENTS[name] for lesion in lesions), name  # post-processing keeps them there
+        probability = read(real_ct_prediction / "example_ct_sm" / "probabilities" / file_name(name))[0]
+        assert stats[name]["presence_score"] >= (probability[mask == 1].max() / 255 if mask.any() else 0) - 1e-3, name
 
 
 def test_real_ct_preview_is_a_picture(real_ct_prediction):

@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         prediction = out / "predictions" / trainer
         with steps.step(f"predict held-out scans ({trainer})"):
             if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
-                         "--device", device.type]):
+                         "--device", device.type, "--probabilities"]):
                 raise RuntimeError(f"nnunet-clip predict failed on {heldout / 'imagesTs'}")
         with steps.step(f"evaluate ({trainer})"):
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nnunet_clip.evaluation.detection import DEFAULT_MIN_TUMOR_ML, LARGE_LESIONS
 from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
 TARGET_DSC = 0.80
@@ -18,6 +19,28 @@ def model_summary(metrics: dict) -> dict:
                  for name, m in metrics["per_class"].items()}
     return {"mean_organ_dsc": metrics["mean_organ_dsc"], "mean_organ_nsd": metrics["mean_organ_nsd"],
             "per_class": per_class, "tumor_detection": metrics["tumor_detection"]}
+
+
+def _count(found: int, total: int) -> str:
+    return f"{found}/{total}" if total else "–"
+
+
+def detection_table(summary: dict) -> list[str]:
+    """Markdown rows of one model's tumour detection (``model_summary``): case level, AUC, lesion level."""
+    lines = ["| tumour | scans with / without | sensitivity | specificity | harmonic mean | AUC | lesions found | "
+             "lesions ≥ 10 mm found | false-positive lesions per scan |", "|" + "---|" * 9]
+    for name in TUMORS:
+        d = summary["tumor_detection"].get(name)
+        if d is None:
+            lines.append(f"| {name} | not predicted |" + " |" * 7)
+            continue
+        lesions = d["lesion_level"]
+        lines.append(f"| {name} | {d['tp'] + d['fn']} / {d['tn'] + d['fp']} | {_fmt(d['sensitivity'])} | "
+                     f"{_fmt(d['specificity'])} | {_fmt(d['harmonic_mean'])} | {_fmt(d['roc']['auc'])} | "
+                     f"{_count(lesions['detected'], lesions['lesions'])} | "
+                     f"{_count(lesions[LARGE_LESIONS]['detected'], lesions[LARGE_LESIONS]['lesions'])} | "
+                     f"{_fmt(lesions['false_positives_per_case'])} |")
+    return lines
 
 
 def annotated_counts(dataset_json: dict) -> dict[str, int]:
@@ -97,6 +120,15 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
         f"Preview: `{report['preview']}` (predicted classes on the first held-out scan), "
         f"`{report['reference_preview']}` (its reference).",
         "",
+        "## Tumour detection on the held-out scans",
+        "",
+        "A scan counts as positive for a tumour type when its prediction has a component of it larger than "
+        f"{DEFAULT_MIN_TUMOR_ML:g} ml; a reference lesion is found when a predicted one overlaps it; AUC over "
+        "scans of the largest predicted probability inside the host organ (docs/evaluation.md). \"–\": "
+        "undefined (no scans or lesions to compute it from).",
+        "",
     ]
+    for model, summary in report["models"].items():
+        lines += [f"### {model}", "", *detection_table(summary), ""]
     md_path.write_text("\n".join(lines))
     return json_path, md_path

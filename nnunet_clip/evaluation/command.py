@@ -1,4 +1,4 @@
-"""``nnunet-clip evaluate``: DSC, NSD and patient-level tumour detection of predicted label maps."""
+"""``nnunet-clip evaluate``: DSC, NSD and tumour detection (per case, per lesion, ROC) of predicted label maps."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.detection import DEFAULT_MIN_TUMOR_ML
+from nnunet_clip.taxonomy import TUMORS
 
 
 def register(subparsers) -> None:
@@ -23,8 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--tolerance", action="append", default=[], metavar="NAME=MM",
                    help="NSD tolerance of a class in mm, over the defaults (repeatable)")
     p.add_argument("--min-tumor-ml", type=float, default=DEFAULT_MIN_TUMOR_ML,
-                   help="a case is tumour-positive when the largest predicted component is larger (default: "
-                        "%(default)s ml)")
+                   help="a predicted tumour component counts as a lesion, and makes its case tumour-positive, when "
+                        "it is larger (default: %(default)s ml)")
     p.add_argument("--missing-as-empty", action="store_true",
                    help="score a reference case without prediction as an empty prediction instead of stopping")
     p.add_argument("-np", "--num-processes", type=int, default=1, help="worker processes (default: %(default)s)")
@@ -60,7 +61,13 @@ def run(args: argparse.Namespace) -> None:
     print(f"{len(metrics['cases'])} cases; mean organ DSC {_fmt(metrics['mean_organ_dsc'])}, "
           f"NSD {_fmt(metrics['mean_organ_nsd'])}")
     for name, d in metrics["tumor_detection"].items():
+        lesions = d["lesion_level"]
         print(f"  {name}: sensitivity {_fmt(d['sensitivity'])}, specificity {_fmt(d['specificity'])}, "
-              f"harmonic mean {_fmt(d['harmonic_mean'])} (TP {d['tp']} FN {d['fn']} TN {d['tn']} FP {d['fp']})")
+              f"harmonic mean {_fmt(d['harmonic_mean'])} (TP {d['tp']} FN {d['fn']} TN {d['tn']} FP {d['fp']}); "
+              f"lesion recall {_fmt(lesions['recall'])} ({lesions['detected']}/{lesions['lesions']}), "
+              f"false-positive lesions per case {_fmt(lesions['false_positives_per_case'])}; "
+              f"AUC {_fmt(d['roc']['auc'])} ({d['roc']['presence_score']})")
+    for name in (n for n in metrics["classes_not_in_prediction"] if n in TUMORS):
+        print(f"  {name}: not predicted")
     for path in write_outputs(metrics, args.output or args.prediction / "metrics.json"):
         print(f"wrote {path}")

@@ -11,7 +11,10 @@ metrics.json:
   ``count`` is the number of cases with a defined value (cases where both masks are empty are
   undefined and left out).
 - ``mean_organ_dsc``, ``mean_organ_nsd``: mean over the non-tumour classes of their mean.
-- ``tumor_detection``: tumour class -> patient-level detection (see ``detection.detection_scores``).
+- ``tumor_detection``: tumour class -> detection: case level (``detection.detection_scores``),
+  ``lesion_level`` (``detection.lesion_scores``) and ``roc`` over the cases' presence scores
+  (``presence_score``: ``probability`` where every case has predicted probabilities, else
+  ``largest component ml``).
 - ``settings``, ``classes_not_in_prediction``, ``predictions_without_reference``.
 
 Prediction label values are named by ``PRED_DIR/labels.json`` when present (a ``labels`` dict, or
@@ -30,7 +33,9 @@ from tqdm import tqdm
 
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.case_metrics import CaseTask, class_values, evaluate_case
-from nnunet_clip.evaluation.detection import DEFAULT_MIN_TUMOR_ML, detection_scores
+from nnunet_clip.evaluation.detection import (DEFAULT_MIN_TUMOR_ML, LESION_SIZE_BINS_MM, detection_scores,
+                                               lesion_scores, roc)
+from nnunet_clip.evaluation.probabilities import find_probabilities
 from nnunet_clip.evaluation.tolerances import class_key, tolerance_mm
 from nnunet_clip.taxonomy import TUMORS
 
@@ -90,6 +95,17 @@ def _stats(values: list[float | None]) -> dict:
     return {"mean": float(np.mean(defined)), "median": float(np.median(defined)), "count": len(defined)}
 
 
+def tumour_detection(scored: list[dict]) -> dict:
+    """Case-level, lesion-level and ROC detection of one tumour class over its scored cases."""
+    ref_positive = [s["ref_positive"] for s in scored]
+    from_probabilities = all(s["presence_score"] is not None for s in scored)
+    scores = [s["presence_score"] if from_probabilities else s["pred_largest_component_ml"] for s in scored]
+    return {**detection_scores(ref_positive, [s["pred_positive"] for s in scored]),
+            "lesion_level": lesion_scores(scored),
+            "roc": {"presence_score": "probability" if from_probabilities else "largest component ml",
+                    **roc(ref_positive, scores)}}
+
+
 def summarize(cases: Mapping[str, Mapping[str, dict]], classes: Iterable[str]) -> dict:
     """``per_class``, ``mean_organ_dsc``, ``mean_organ_nsd`` and ``tumor_detection`` of per-case scores."""
     per_class, detection = {}, {}
@@ -98,8 +114,7 @@ def summarize(cases: Mapping[str, Mapping[str, dict]], classes: Iterable[str]) -
         per_class[name] = {"dsc": _stats([s["dsc"] for s in scored]), "nsd": _stats([s["nsd"] for s in scored]),
                            "cases": len(scored), "both_empty": sum(s["dsc"] is None for s in scored)}
         if name in TUMORS:
-            detection[name] = detection_scores([s["ref_positive"] for s in scored],
-                                               [s["pred_positive"] for s in scored])
+            detection[name] = tumour_detection(scored)
     organ_means = {m: [s[m]["mean"] for n, s in per_class.items() if n not in TUMORS and s[m]["mean"] is not None]
                    for m in ("dsc", "nsd")}
     return {"per_class": per_class,
@@ -142,6 +157,7 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: di
     tolerance = {c: tolerance_mm(c, tolerances) for c in classes}
 
     refs, preds = label_files(ref_dir, file_ending), label_files(pred_dir, file_ending)
+    unmatched = sorted(set(preds) - set(refs))
     if cases is not None:
         refs = {case: refs[case] for case in cases if case in refs}
     if not refs:
@@ -150,7 +166,6 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: di
     if missing and not missing_as_empty:
         raise InputError(f"{pred_dir / (missing[0] + file_ending)}: missing prediction for reference case "
                          f"'{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    unmatched = sorted(set(preds) - set(refs))
     if unmatched:
         warnings.warn(f"{pred_dir}: {len(unmatched)} prediction(s) without reference ignored: "
                       f"{', '.join(unmatched[:5])}{' ...' if len(unmatched) > 5 else ''}", stacklevel=2)
@@ -161,12 +176,18 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, dataset_json: di
 
     tasks = [CaseTask(case, path, preds.get(case),
                       tuple(c for c in classes if annotated is None or c in annotated[case]),
-                      ref_values, pred_values, tolerance, min_tumor_ml)
+                      ref_values, pred_values, tolerance, min_tumor_ml, find_probabilities(pred_dir, case))
              for case, path in refs.items()]
     cases = {t.case: r for t, r in zip(tasks, _evaluate_all(tasks, num_processes, progress))}
     return {"reference_dir": str(ref_dir), "prediction_dir": str(pred_dir),
             "settings": {"tolerance_mm": tolerance, "min_tumor_ml": min_tumor_ml,
                          "tumor_positive_if": "largest 26-connected predicted component > min_tumor_ml",
+                         "predicted_lesion": "26-connected predicted component > min_tumor_ml",
+                         "lesion_detected_if": "a predicted lesion shares a voxel with it",
+                         "lesion_size": "diameter of the ball of the lesion's volume (mm)",
+                         "lesion_size_bins_mm": list(LESION_SIZE_BINS_MM),
+                         "presence_score": "largest predicted probability inside the predicted host organs "
+                                           "and tumour; without probabilities: largest component ml",
                          "prediction_labels": pred_labels_source, "missing_as_empty": missing_as_empty,
                          "missing_predictions": missing},
             **summarize(cases, classes),

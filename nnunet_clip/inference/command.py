@@ -63,6 +63,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     from nnunet_clip.inference.postprocessing import postprocess
     from nnunet_clip.inference.statistics import case_statistics
     from nnunet_clip.orientation import ModelView
+    from nnunet_clip.taxonomy import TUMORS
 
     image = case.read()
     view = ModelView.of(image, predictor.orientation)
@@ -71,22 +72,26 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
                    file=sys.stderr)
     requested = predictor.selection.requested
     folder = out / case.name
-    masks = {}
+    masks, tumour_probabilities = {}, {}
     for name, probabilities in predictor.predict_image(view.image):
         probabilities = view.to_input(probabilities)
         masks[name] = probabilities > THRESHOLD
-        if args.probabilities and name in requested:
+        if name in requested and (args.probabilities or (args.statistics and name in TUMORS)):
             scaled = np.rint(probabilities.astype(np.float32) * 255).astype(np.uint8)
-            write_image(scaled, image, folder / "probabilities" / file_name(name))
+            if args.probabilities:
+                write_image(scaled, image, folder / "probabilities" / file_name(name))
+            if args.statistics and name in TUMORS:
+                tumour_probabilities[name] = scaled
     array = sitk.GetArrayViewFromImage(image)
     geometry = Geometry.of(image)
     if not args.no_postprocess:
         masks = postprocess(masks, geometry, body_midline_x(array, geometry))
-    masks = {name: masks[name] for name in requested}
+    computed, masks = masks, {name: masks[name] for name in requested}
     for name, mask in masks.items():
         write_image(mask.view(np.uint8), image, folder / file_name(name))
     if args.statistics:
-        write_json(case_statistics(masks, array, geometry), folder / "statistics.json")
+        write_json(case_statistics(masks, array, geometry, computed, tumour_probabilities),
+                   folder / "statistics.json")
     if args.preview:
         write_preview(image, masks, folder / "preview.png", case.name)
     write_image(label_map(masks, map_labels(requested)), image, out / f"{case.name}.nii.gz")

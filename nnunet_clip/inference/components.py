@@ -19,7 +19,7 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
 def label_components(mask: np.ndarray, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Component labels of ``mask[box]`` (0: background) and the voxel count of each label."""
     labels, _ = ndimage.label(mask[box], structure=CONNECTIVITY)
-    return labels, np.bincount(labels.ravel())
+    return labels, np.bincount(labels.ravel(), minlength=1)
 
 
 def keep_labels(mask: np.ndarray, box: tuple[slice, ...], labels: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ so that they stay resolvable at the coarse spacing the CPU demo uses. The image 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -222,23 +222,52 @@ def _blob_in(frame: _Frame, host: np.ndarray, radius: float) -> np.ndarray:
     return frame.ellipsoid(_random_point(frame, host, 0.6 * radius), radius * frame.rng.uniform(0.8, 1.2, 3), wobble=0.3) & host
 
 
-def _masks(frame: _Frame, sex: str, body: np.ndarray, inner: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Masks of the universal classes (hosts include what they host) and of unlabelled tissue."""
+def _masks(frame: _Frame, sex: str, body: np.ndarray, inner: np.ndarray,
+           lesions: Mapping[str, Sequence[float]] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Masks of the universal classes (hosts include what they host) and of unlabelled tissue; the
+    tumours of ``lesions``, or the default random ones."""
     owner, names = _organ_owner(frame, sex)
     structures = {name: owner == i for i, name in enumerate(names) if i}
     empty = np.zeros(frame.shape, bool)
     masks = {name: structures.get(name, empty) & inner for name in CLASS_NAMES}
     masks["hepatic vessel"] = _hepatic_vessels(frame, masks["liver"])
-    for name, hosts, probability, radii in HOSTED:
-        host = masks[hosts[frame.rng.integers(len(hosts))]] & ~_tumours(masks)
-        if frame.rng.random() < probability and host.sum() > 20:
-            blob = _blob_in(frame, host, frame.rng.uniform(*radii))
-            masks[name] = blob
-            for other in HOSTED_NAMES - {name}:
-                masks[other] = masks[other] & ~blob
+    if lesions is None:
+        _random_tumours(frame, masks)
+    else:
+        _planned_lesions(frame, masks, lesions)
     masks["hepatic vessel"] &= ~_tumours(masks)
     other = {name: mask & body for name, mask in structures.items() if name not in masks}
     return masks, other
+
+
+def _add_lesion(masks: dict[str, np.ndarray], name: str, blob: np.ndarray) -> None:
+    """``blob`` becomes part of ``name`` and leaves the other hosted structures."""
+    masks[name] = masks[name] | blob
+    for other in HOSTED_NAMES - {name}:
+        masks[other] = masks[other] & ~blob
+
+
+def _random_tumours(frame: _Frame, masks: dict[str, np.ndarray]) -> None:
+    """The default tumours: each ``HOSTED`` structure with its probability, one lesion in its radius range."""
+    for name, hosts, probability, radii in HOSTED:
+        host = masks[hosts[frame.rng.integers(len(hosts))]] & ~_tumours(masks)
+        if frame.rng.random() < probability and host.sum() > 20:
+            _add_lesion(masks, name, _blob_in(frame, host, frame.rng.uniform(*radii)))
+
+
+def _planned_lesions(frame: _Frame, masks: dict[str, np.ndarray], lesions: Mapping[str, Sequence[float]]) -> None:
+    """One lesion per diameter (mm) of ``lesions``, each inside a host of its class (chosen at random
+    where there are two) and apart from the lesions drawn before it, so that each is its own
+    26-connected component. A lesion whose host has no room left is not drawn."""
+    unknown = set(lesions) - HOSTED_NAMES
+    if unknown:
+        raise ValueError(f"lesions: {sorted(unknown)} are not tumours or cysts ({sorted(HOSTED_NAMES)})")
+    for name, hosts, _, _ in HOSTED:
+        for diameter in lesions.get(name, ()):
+            host = masks[hosts[frame.rng.integers(len(hosts))]]
+            free = host & ~ndimage.binary_dilation(_tumours(masks), np.ones((3, 3, 3), bool))
+            if free.any():
+                _add_lesion(masks, name, _blob_in(frame, free, diameter / 2))
 
 
 def _tumours(masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -246,8 +275,12 @@ def _tumours(masks: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _hounsfield(frame: _Frame, masks: dict[str, np.ndarray], other: dict[str, np.ndarray],
-                body: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """CT values: tissue means with per-case contrast jitter, texture, gas, blur and noise."""
+                body: np.ndarray, inner: np.ndarray, hosted_order: Iterable[str]) -> np.ndarray:
+    """CT values: tissue means with per-case contrast jitter, texture, gas, blur and noise.
+
+    The hosted structures draw their values in ``hosted_order``. The default phantoms keep the
+    frozenset's order, which depends on PYTHONHASHSEED, so that they stay bit-identical to the
+    phantoms models have been measured on; phantoms with planned lesions use ``HOSTED``'s order."""
     rng = frame.rng
     hu = np.full(frame.shape, HU["air"], np.float32)
     hu[body] = HU["body wall"]
@@ -256,7 +289,7 @@ def _hounsfield(frame: _Frame, masks: dict[str, np.ndarray], other: dict[str, np
     for name, mask in [*other.items(), *((n, masks[n]) for n in CLASS_NAMES if n not in HOSTED_NAMES)]:
         value = HU[name] + rng.normal(0, 6)
         hu[mask] = value * contrast if value > 80 else value
-    for name in HOSTED_NAMES:
+    for name in hosted_order:
         hu[masks[name]] = HU[name] + rng.normal(0, 8)
     texture = smooth_noise(rng, frame.shape, 2)
     gas = (texture > 0.6) & (masks["colon"] | masks["rectum"] | (masks["intestine"] & (texture > 1.3)))
@@ -288,20 +321,24 @@ def _draw_geometry(rng: np.random.Generator, shape, spacing) -> tuple[tuple[int,
 
 
 def generate_phantom(seed: int, shape: Sequence[int] | None = None, spacing: Sequence[float] | None = None,
-                     sex: str | None = None) -> Phantom:
+                     sex: str | None = None, lesions: Mapping[str, Sequence[float]] | None = None) -> Phantom:
     """A random phantom.
 
     ``shape`` is (z, y, x) voxels and ``spacing`` (x, y, z) mm, SimpleITK's order. Without either,
     both are drawn around ``DEFAULT_SPACING`` and the body size; with one, the other follows from
     the body size; with both, the body fills that field of view. ``sex`` "M" has a prostate.
+    ``lesions``: tumour or cyst class -> diameters (mm) of its lesions (``lesions.TumourCohort``
+    draws them); the classes not named are absent. Without it, each ``HOSTED`` structure is there
+    with its probability, as one lesion.
     """
     rng = np.random.default_rng(seed)
     shape, spacing, body = _draw_geometry(rng, shape, spacing)
     sex = sex or ("M" if rng.random() < 0.5 else "F")
     frame = _Frame(rng, shape, spacing, body)
     body_mask, inner = _body_masks(frame)
-    masks, other = _masks(frame, sex, body_mask, inner)
-    image = sitk.GetImageFromArray(_hounsfield(frame, masks, other, body_mask, inner))
+    masks, other = _masks(frame, sex, body_mask, inner, lesions)
+    order = HOSTED_NAMES if lesions is None else [name for name, *_ in HOSTED]
+    image = sitk.GetImageFromArray(_hounsfield(frame, masks, other, body_mask, inner, order))
     image.SetSpacing(tuple(float(s) for s in spacing))
     image.SetOrigin(tuple(float(o) for o in rng.uniform(-50, 50, 3) - np.array([*body[:2] / 2, 600.0])))
     return Phantom(image, masks, sex, seed)
