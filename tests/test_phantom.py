@@ -3,7 +3,6 @@ written in their real layouts, converted back by ``nnunet-clip convert``."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -83,10 +82,8 @@ def test_hounsfield_values(phantoms):
         assert hu[p.masks["liver"]].std() > 5, "noise and texture"
 
 
-def test_shape_spacing_and_speed():
-    t = time.perf_counter()
+def test_shape_and_spacing():
     p = generate_phantom(3, shape=(30, 40, 50))
-    assert time.perf_counter() - t < 1.0
     assert sitk.GetArrayViewFromImage(p.image).shape == (30, 40, 50)
     q = generate_phantom(3, spacing=(4.0, 4.0, 6.0))
     assert q.image.GetSpacing() == (4.0, 4.0, 6.0)

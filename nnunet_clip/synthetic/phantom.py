@@ -14,7 +14,7 @@ so that they stay resolvable at the coarse spacing the CPU demo uses. The image 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -275,12 +275,8 @@ def _tumours(masks: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _hounsfield(frame: _Frame, masks: dict[str, np.ndarray], other: dict[str, np.ndarray],
-                body: np.ndarray, inner: np.ndarray, hosted_order: Iterable[str]) -> np.ndarray:
-    """CT values: tissue means with per-case contrast jitter, texture, gas, blur and noise.
-
-    The hosted structures draw their values in ``hosted_order``. The default phantoms keep the
-    frozenset's order, which depends on PYTHONHASHSEED, so that they stay bit-identical to the
-    phantoms models have been measured on; phantoms with planned lesions use ``HOSTED``'s order."""
+                body: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """CT values: tissue means with per-case contrast jitter, texture, gas, blur and noise."""
     rng = frame.rng
     hu = np.full(frame.shape, HU["air"], np.float32)
     hu[body] = HU["body wall"]
@@ -289,7 +285,7 @@ def _hounsfield(frame: _Frame, masks: dict[str, np.ndarray], other: dict[str, np
     for name, mask in [*other.items(), *((n, masks[n]) for n in CLASS_NAMES if n not in HOSTED_NAMES)]:
         value = HU[name] + rng.normal(0, 6)
         hu[mask] = value * contrast if value > 80 else value
-    for name in hosted_order:
+    for name, *_ in HOSTED:
         hu[masks[name]] = HU[name] + rng.normal(0, 8)
     texture = smooth_noise(rng, frame.shape, 2)
     gas = (texture > 0.6) & (masks["colon"] | masks["rectum"] | (masks["intestine"] & (texture > 1.3)))
@@ -337,8 +333,7 @@ def generate_phantom(seed: int, shape: Sequence[int] | None = None, spacing: Seq
     frame = _Frame(rng, shape, spacing, body)
     body_mask, inner = _body_masks(frame)
     masks, other = _masks(frame, sex, body_mask, inner, lesions)
-    order = HOSTED_NAMES if lesions is None else [name for name, *_ in HOSTED]
-    image = sitk.GetImageFromArray(_hounsfield(frame, masks, other, body_mask, inner, order))
+    image = sitk.GetImageFromArray(_hounsfield(frame, masks, other, body_mask, inner))
     image.SetSpacing(tuple(float(s) for s in spacing))
     image.SetOrigin(tuple(float(o) for o in rng.uniform(-50, 50, 3) - np.array([*body[:2] / 2, 600.0])))
     return Phantom(image, masks, sex, seed)
