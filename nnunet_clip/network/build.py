@@ -43,4 +43,7 @@ def build_universal_network(plans_manager, configuration_manager, num_input_chan
         raise RuntimeError(f"{configuration_manager.network_arch_class_name} has no U-Net decoder with "
                            "segmentation layers; the Universal Model needs one (PlainConvUNet, ResEnc U-Nets)")
     return UniversalUNet(backbone, spec["class_names"], spec["embedding_dim"],
-                         head_in_channels=spec.get("head_in_channels", HEAD_IN_CHANNELS))
+                         head_in_channels=spec.get("head_in_channels", HEAD_IN_CHANNELS),
+                         normalized_head_input=spec.get("normalized_head_input", False),
+                         normalized_heads=spec.get("normalized_heads", False),
+                         image_conditioned=spec.get("image_conditioned", True))

@@ -119,32 +119,59 @@ class DynamicHeadsFunction(torch.autograd.Function):
         return grad_x, grad_params, None, None
 
 
-class DynamicHeads(nn.Module):
-    """Applies generated per-class heads to a feature map: (B, C, *S), (B, K, P) → logits (B, K, *S)."""
+MAX_LOGIT_SCALE = 20.0
+"""Largest gain of a normalised head's logit layer (``DynamicHeads(normalized=True)``)."""
 
-    def __init__(self, in_channels: int = 8, channels: Sequence[int] = (8, 8, 1)):
+
+class DynamicHeads(nn.Module):
+    """Applies generated per-class heads to a feature map: (B, C, *S), (B, K, P) → logits (B, K, *S).
+
+    ``normalized``: every generated weight row is scaled to a fixed norm (√2 in the hidden layers, He's
+    gain; in the logit layer a gain in (0, ``MAX_LOGIT_SCALE``) that the class's last parameter sets
+    through a sigmoid), so the heads' gains cannot grow with training and, on normalised features,
+    their logits stay bounded.
+    """
+
+    def __init__(self, in_channels: int = 8, channels: Sequence[int] = (8, 8, 1), normalized: bool = False):
         super().__init__()
         if channels[-1] != 1:
             raise ValueError("the last head layer must have one output channel (one logit per class)")
         self.in_channels = in_channels
         self.channels = tuple(channels)
+        self.normalized = normalized
 
-    def initial_parameters(self) -> torch.Tensor:
+    def initial_parameters(self, logit_bias: float = 0.0) -> torch.Tensor:
         """One head's parameters (P,) as nnU-Net would initialise a convolution stack: He-normal weights
-        (a=1e-2, LeakyReLU-like) for the hidden layers, variance-preserving for the logit layer, zero biases."""
+        (a=1e-2, LeakyReLU-like) for the hidden layers, variance-preserving for the logit layer, zero biases
+        but the logit's (``logit_bias``)."""
         flat = []
         for i, (c_in, c_out) in enumerate(zip((self.in_channels, *self.channels[:-1]), self.channels)):
             gain = 1.0 if i == len(self.channels) - 1 else 2.0
             flat += [torch.randn(c_out * c_in) * (gain / c_in) ** 0.5, torch.zeros(c_out)]
+        flat[-1] += logit_bias
+        if self.normalized:  # the logit layer's gain starts at 1, as the He-initialised weights have it
+            flat.append(torch.logit(torch.tensor([1.0 / MAX_LOGIT_SCALE])))
         return torch.cat(flat)
 
     @property
     def num_parameters(self) -> int:
-        """Generated parameters per class: weights and biases of every layer."""
-        return head_parameter_count(self.in_channels, self.channels)
+        """Generated parameters per class: weights and biases of every layer (and the logit gain if normalised)."""
+        return head_parameter_count(self.in_channels, self.channels) + self.normalized
 
     def forward(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         spatial = features.shape[2:]
         params = params.to(features.dtype)
+        if self.normalized:
+            params = self._normalize(params)
         logits = DynamicHeadsFunction.apply(features.flatten(2), params, self.in_channels, self.channels)
         return logits.unflatten(2, spatial)
+
+    def _normalize(self, params: torch.Tensor) -> torch.Tensor:
+        """Flat parameters with every weight row at its fixed norm and the logit layer's at its gain."""
+        layers = split_parameters(params[..., :-1], self.in_channels, self.channels)
+        gains = [2.0 ** 0.5] * (len(layers) - 1) + [MAX_LOGIT_SCALE * torch.sigmoid(params[..., -1:, None])]
+        flat = []
+        for (w, b), gain in zip(layers, gains):
+            w = w * (gain / w.norm(dim=-1, keepdim=True).clamp_min(1e-6))
+            flat += [w.flatten(-2), b]
+        return torch.cat(flat, dim=-1)

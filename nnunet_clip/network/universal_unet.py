@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from nnunet_clip.network.controller import HeadParameterController
+from nnunet_clip.network.controller import INITIAL_LOGIT, HeadParameterController
 from nnunet_clip.network.dynamic_heads import DynamicHeads
 
 
@@ -47,25 +47,38 @@ class UniversalUNet(nn.Module):
     """CLIP-conditioned per-class sigmoid heads on an nnU-Net encoder-decoder."""
 
     def __init__(self, backbone: nn.Module, class_names: Sequence[str], embedding_dim: int,
-                 head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256):
+                 head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256,
+                 normalized_head_input: bool = False, normalized_heads: bool = False,
+                 image_conditioned: bool = True):
         super().__init__()
         self.encoder = backbone.encoder
         self.decoder = backbone.decoder
-        conv_op = self.encoder.conv_op
-        self.decoder.seg_layers = nn.ModuleList(
-            conv_op(layer.in_channels, head_in_channels, 1, 1, 0, bias=True) for layer in self.decoder.seg_layers)
+        self.decoder.seg_layers = nn.ModuleList(self._projection(layer.in_channels, head_in_channels,
+                                                                 normalized_head_input)
+                                                for layer in self.decoder.seg_layers)
         self.class_names = list(class_names)
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
         self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
-        self.heads = DynamicHeads(head_in_channels, head_channels)
+        self.heads = DynamicHeads(head_in_channels, head_channels, normalized_heads)
         self.computed_classes: torch.Tensor | None = None
         self.autocast_dtype: torch.dtype | None = None
         """Set: the forward pass runs under autocast in this dtype and returns float32 logits (the
         trainer sets bfloat16 on CPUs that compute in it, ``nnUNetTrainerCLIP.use_cpu_fast_paths``)."""
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
-                                                  len(self.decoder.seg_layers), self.heads.initial_parameters(),
-                                                  controller_hidden)
+                                                  len(self.decoder.seg_layers),
+                                                  self.heads.initial_parameters(INITIAL_LOGIT),
+                                                  controller_hidden, image_conditioned)
+
+    def _projection(self, in_channels: int, out_channels: int, normalized: bool) -> nn.Module:
+        """A decoder output → the heads' input: a 1×1×1 convolution, then (``normalized``) the backbone's
+        normalisation and nonlinearity, so the heads read features of a fixed scale."""
+        encoder = self.encoder
+        conv = encoder.conv_op(in_channels, out_channels, 1, 1, 0, bias=True)
+        if not normalized:
+            return conv
+        return nn.Sequential(conv, encoder.norm_op(out_channels, **(encoder.norm_op_kwargs or {})),
+                             encoder.nonlin(**(encoder.nonlin_kwargs or {})))
 
     def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None,
                 trained: torch.Tensor | None = None):

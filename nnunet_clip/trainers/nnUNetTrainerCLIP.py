@@ -30,11 +30,14 @@ from nnunetv2.utilities.helpers import dummy_context
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
+from nnunet_clip.logit_range import LogitRange
 from nnunet_clip.loss import PartialLabelDiceBCELoss
 from nnunet_clip.network.build import HEAD_IN_CHANNELS, PLANS_KEY, build_universal_network, universal_model_plans
 from nnunet_clip.orientation import case_orientation
 from nnunet_clip.partial_labels import AnnotatedClasses
 from nnunet_clip.progress_plot import ThrottledProgressPlot
+from nnunet_clip.seeding import seed_everything, training_seed
+from nnunet_clip.source_sampling import weighted_identifiers
 from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
@@ -51,6 +54,25 @@ def training_orientation(properties_files: dict[str, str]) -> str | None:
                          + "); a model would learn mirrored anatomy. Store them alike, or set "
                          '"overwrite_image_reader_writer": "NibabelIOWithReorient" in dataset.json and preprocess again')
     return next(iter(seen), None)
+
+
+class WarmupPolyLRScheduler(PolyLRScheduler):
+    """nnU-Net's poly schedule after a linear warm-up over the first ``warmup_steps`` steps (epochs), each
+    parameter group at its ``lr_scale`` times the schedule's rate."""
+
+    def __init__(self, optimizer, initial_lr: float, max_steps: int, warmup_steps: int = 0):
+        self.warmup_steps = warmup_steps
+        super().__init__(optimizer, initial_lr, max_steps)
+
+    def step(self, current_step=None):
+        if current_step is None or current_step == -1:
+            current_step = self.ctr
+            self.ctr += 1
+        super().step(current_step)
+        warmup = min(1.0, (current_step + 1) / (self.warmup_steps + 1))
+        for group in self.optimizer.param_groups:
+            group["lr"] *= warmup * group.get("lr_scale", 1.0)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
 def cpu_computes_bfloat16() -> bool:
@@ -73,11 +95,19 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     """Number of epochs of a short-schedule variant (None: nnU-Net's 1000)."""
     mask_unannotated_classes: bool = True
     """False: every class is supervised in every case, unannotated ones as background (ablation)."""
+    source_sampling_power: float | None = None
+    """Draw training cases source by source, a source with probability ∝ (its cases)^power
+    (``source_sampling``); None: nnU-Net's uniform case sampling."""
+    head_options: dict = {}
+    warmup_epochs: int = 0
+    controller_lr_scale: float = 1.0
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.logger = ThrottledProgressPlot(self.logger)
+        self.seed = training_seed()
+        self.logit_range: LogitRange | None = None
         if self.schedule_epochs is not None:
             self.num_epochs = self.schedule_epochs
         self.initial_lr = 1e-3
@@ -90,9 +120,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
                                             join(self.preprocessed_dataset_folder_base, "dataset.json"))
         self.class_embeddings, text_encoder = self.load_class_embeddings()
         configured = self.plans_manager.plans.get(PLANS_KEY, {})
-        self.plans_manager.plans[PLANS_KEY] = universal_model_plans(
+        self.plans_manager.plans[PLANS_KEY] = {**universal_model_plans(
             self.class_names, self.class_embeddings.shape[1], text_encoder,
-            configured.get("head_in_channels", HEAD_IN_CHANNELS))
+            configured.get("head_in_channels", HEAD_IN_CHANNELS)), **self.head_options}
 
     def load_class_embeddings(self) -> tuple[torch.Tensor, dict | None]:
         """(K, D) embeddings of the classes in output order, and the text encoder that made them."""
@@ -117,7 +147,11 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         return network._orig_mod if isinstance(network, OptimizedModule) else network
 
     def initialize(self):
+        if self.seed is not None:  # each DDP rank its own patches; DDP gives every rank rank 0's initial weights
+            seed_everything(self.seed + self.local_rank)
+            self.print_to_log_file(f"Seeded with nnUNet_clip_seed={self.seed}")
         super().initialize()
+        self.logit_range = LogitRange(self.output_folder)
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
         if self.device.type == "cpu":
             self.use_cpu_fast_paths()
@@ -135,6 +169,12 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def on_train_start(self):
         super().on_train_start()
         self.mark_trained_classes()
+
+    def on_train_epoch_end(self, train_outputs: list[dict]):
+        super().on_train_epoch_end(train_outputs)
+        if self.local_rank == 0:
+            largest = self.logit_range.end_epoch(self.current_epoch)
+            self.print_to_log_file(f"largest |logit| in the epoch's training batches: {largest:.1f}")
 
     def on_train_end(self):
         if self.local_rank == 0:
@@ -154,8 +194,11 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
                                    f"{'it' if len(never) == 1 else 'them'} absent.")
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
-        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+        controller = [p for n, p in self.network.named_parameters() if "controller." in n]
+        others = [p for n, p in self.network.named_parameters() if "controller." not in n]
+        optimizer = torch.optim.AdamW([{"params": others}, {"params": controller, "lr_scale": self.controller_lr_scale}],
+                                      lr=self.initial_lr, weight_decay=self.weight_decay)
+        return optimizer, WarmupPolyLRScheduler(optimizer, self.initial_lr, self.num_epochs, self.warmup_epochs)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         """nnU-Net's augmentation without mirroring: a mirrored image would show a left organ on the right."""
@@ -181,6 +224,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self.plans_manager.plans[PLANS_KEY]["orientation"] = training_orientation(
             {key: join(dataset.source_folder, f"{key}.pkl") for dataset in (dataset_tr, dataset_val)
              for key in dataset.identifiers})
+        if self.source_sampling_power is not None:
+            dataset_tr.identifiers = weighted_identifiers(dataset_tr.identifiers, self.source_sampling_power)
         return dataset_tr, dataset_val
 
     def loss_mask(self, keys) -> torch.Tensor:
@@ -189,6 +234,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         return annotated if self.mask_unannotated_classes else torch.ones_like(annotated)
 
     def _masked_loss(self, loss, mask: torch.Tensor, output, target):
+        if self.network.training:
+            self.logit_range.see(output)
         if isinstance(output, (list, tuple)):
             return loss(output, target, [mask] * len(output))
         return loss(output, target, mask)
