@@ -57,7 +57,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     import numpy as np
     import SimpleITK as sitk
 
-    from nnunet_clip.inference.geometry import Geometry, body_midline_x
+    from nnunet_clip.geometry import Geometry, body_midline_x
     from nnunet_clip.inference.outputs import file_name, label_map, map_labels, write_image, write_json
     from nnunet_clip.inference.postprocessing import postprocess
     from nnunet_clip.inference.statistics import case_statistics

@@ -6,8 +6,8 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 
-from nnunet_clip.inference.components import bounding_box, label_components
-from nnunet_clip.inference.geometry import Geometry
+from nnunet_clip.components import bounding_box, label_components
+from nnunet_clip.geometry import Geometry
 from nnunet_clip.taxonomy import TUMORS
 
 
