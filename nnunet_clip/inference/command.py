@@ -31,7 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--preview", action="store_true", help="write preview.png per case (axial and coronal overlay)")
     p.add_argument("--no-postprocess", action="store_true", help="write the network's masks as they are")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
-    p.add_argument("--disable-tta", action="store_true", help="no mirroring (faster, slightly worse)")
+    p.add_argument("--disable-tta", action="store_true",
+                   help="no test-time mirroring, as nnUNetv2_predict's --disable_tta; changes nothing for models that "
+                        "allow no mirroring axes, as every nnUNetTrainerCLIP model (its classes have sides)")
     p.add_argument("--step-size", type=float, default=0.5, help="sliding-window step as a fraction of the patch "
                    "size (nnU-Net's -step_size; larger is faster, slightly worse)")
     p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth", help="checkpoint file name")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from nnunet_clip.errors import InputError
-from nnunet_clip.text.clip_encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec
+from nnunet_clip.text.clip_encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec, is_local_checkpoint
 from nnunet_clip.text.templates import DEFAULT_TEMPLATE, PROMPT_TEMPLATES, resolve_template
 
 
@@ -16,8 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name (DatasetXXX_NAME)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="open_clip model (default: %(default)s)")
     p.add_argument("--pretrained", default=DEFAULT_PRETRAINED,
-                   help="open_clip weights tag (downloaded from the hub), a local checkpoint path, or 'none' "
-                        "for random weights (tests only) (default: %(default)s)")
+                   help="open_clip weights tag (downloaded from the hub), a local checkpoint path (stored absolute), "
+                        "or 'none' for random weights (tests only) (default: %(default)s)")
     p.add_argument("--template", default=DEFAULT_TEMPLATE,
                    help=f"prompt template: one of {', '.join(PROMPT_TEMPLATES)} (the paper's Table 1) or a text "
                         "with '{}' for the class name (default: %(default)s)")
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"--template: {e}") from e
     name, folders, dataset_json = dataset_folders(args.dataset)
     class_names = region_class_names(load_json(dataset_json)["labels"])
-    spec = TextEncoderSpec(args.model, args.pretrained, template)
+    pretrained = str(Path(args.pretrained).resolve()) if is_local_checkpoint(args.pretrained) else args.pretrained
+    spec = TextEncoderSpec(args.model, pretrained, template)  # a path stored absolute: zero-shot prompts reload it
     print(f"Embedding {len(class_names)} classes of {name} with {spec.model} ({spec.pretrained} weights), "
           f"template {template!r}")
     result = TextEmbeddings(class_names, encode_prompts(spec, class_names), spec)
