@@ -58,7 +58,7 @@ class Chaos(Source):
     annotated = ("liver",)
 
     def find(self, root: Path, options: Options) -> Found:
-        folders = discover.walk(root, 4, folders=True)
+        folders = discover.walk(root, 5, folders=True)
         with_ground = [f for f in folders if (root / f / "Ground").is_dir()]
         labelled = discover.match(root, with_ground, r"CT/(\d+)")
         if not labelled:

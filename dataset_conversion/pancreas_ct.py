@@ -51,10 +51,10 @@ class PancreasCT(Source):
     annotated = tuple(expand(classes_of(GIBSON)))
 
     def find(self, root: Path, options: Options) -> Found:
-        patients = discover.match(root, discover.walk(root, 4, folders=True), r"Pancreas-CT/PANCREAS_(\d{4})")
+        patients = discover.match(root, discover.walk(root, 5, folders=True), r"Pancreas-CT/PANCREAS_(\d{4})")
         if not patients:
             raise discover.nothing_found(root, self.name, "manifest-*/Pancreas-CT/PANCREAS_0001/")
-        nih = discover.match(root, discover.walk(root, 3), rf"{NIH_FOLDER}/label(\d{{4}})\.nii\.gz")
+        nih = discover.match(root, discover.walk(root, 4), rf"{NIH_FOLDER}/label(\d{{4}})\.nii\.gz")
         multiorgan = gibson.find_labels(root, options, "label_tcia_multiorgan")
         cases = []
         for source_id in discover.sort_ids(patients):
