@@ -91,3 +91,11 @@ def test_a_link_loop_and_a_linked_download_folder(shipped, tmp_path):
     found = SOURCES["msd-spleen"].find(root, Options())
     assert [c.source_id for c in found.cases] == ["1"]
     assert sitk.GetArrayFromImage(found.cases[0].read()[0]).shape == phantom.SHAPE
+
+
+def test_gibson_labels_in_a_folder_of_any_name(tmp_path):
+    btcv = write_source("btcv", tmp_path / "btcv", [phantom.case(2, seed=17, gibson=True)])
+    labels = (btcv / "label_btcv_multiorgan").rename(tmp_path / "my gibson labels")
+    found = SOURCES["btcv"].find(btcv, Options(gibson=labels))
+    assert found.cases[0].files[1] == labels / "label0002.nii.gz"
+    assert "duodenum" in found.cases[0].annotated
