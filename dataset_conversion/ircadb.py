@@ -69,7 +69,7 @@ def structure_names(masks: Path) -> set[str]:
 def read_case(patient: Path) -> tuple[sitk.Image, LabelMap]:
     """The patient's series and the masks of the converted structures."""
     with readers.unpacked(patient / IMAGE) as folder:
-        image, _ = readers.read_dicom_series(folder)
+        image = readers.checked_ct(readers.read_dicom_series(folder)[0], patient / IMAGE)
     masks = []
     with readers.unpacked(patient / MASKS) as folder:
         by_name = {d.name.lower(): d for d in folder.iterdir() if d.is_dir()}

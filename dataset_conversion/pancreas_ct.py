@@ -39,7 +39,8 @@ def series_folder(patient: Path) -> Path:
 
 def read_case(patient: Path, label_path: Path, table) -> tuple[sitk.Image, LabelMap]:
     """The patient's series and its label."""
-    image, _ = readers.read_dicom_series(series_folder(patient))
+    series = series_folder(patient)
+    image = readers.checked_ct(readers.read_dicom_series(series)[0], series)
     label = readers.aligned(readers.read_image(label_path), image, label_path, patient, origin_tolerant=True)
     codes = readers.label_codes(sitk.GetArrayViewFromImage(label), label_path, table, SOURCE.name)
     return image, LabelMap(codes, dict(table))

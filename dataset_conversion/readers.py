@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -13,9 +14,12 @@ from typing import Collection, Iterator
 
 import numpy as np
 import SimpleITK as sitk
+from tqdm import tqdm
 
 from dataset_conversion import discover
 from nnunet_clip.errors import InputError
+from nnunet_clip.geometry import not_ct_warning
+from nnunet_clip import nifti
 
 HU_MIN, HU_MAX = -32768, 32767
 
@@ -57,6 +61,9 @@ def local_file(path: Path) -> Iterator[Path]:
 def read_image(path: Path) -> sitk.Image:
     """Any file SimpleITK reads (NIfTI, PNG, one DICOM file), also inside a zip archive."""
     with local_file(path) as local:
+        problem = nifti.problem(local)
+        if problem:
+            raise InputError(f"{path}: {problem}")
         try:
             return sitk.ReadImage(str(local))
         except RuntimeError as e:
@@ -78,9 +85,17 @@ def as_ct(image: sitk.Image, path: Path) -> sitk.Image:
     return out
 
 
+def checked_ct(image: sitk.Image, path: Path) -> sitk.Image:
+    """``image``, after a warning naming ``path`` if it does not look like a CT in HU (``not_ct_warning``)."""
+    warning = not_ct_warning(sitk.GetArrayViewFromImage(image))
+    if warning:
+        tqdm.write(f"warning: {path}: {warning}", file=sys.stderr)
+    return image
+
+
 def read_ct(path: Path) -> sitk.Image:
     """A CT volume file as int16 HU."""
-    return as_ct(read_image(path), path)
+    return checked_ct(as_ct(read_image(path), path), path)
 
 
 def _orientation(image: sitk.Image) -> str:

@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from scipy.ndimage import find_objects
 
 from nnunet_clip.errors import InputError
+from nnunet_clip import nifti
 from nnunet_clip.evaluation.detection import largest_component_ml
 from nnunet_clip.evaluation.metrics import dice, normalized_surface_dice
 from nnunet_clip.evaluation.tolerances import class_key
@@ -32,6 +33,9 @@ def class_values(labels: dict) -> dict[str, tuple[int, ...]]:
 
 def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     """Label array (z, y, x) and spacing in mm in the same axis order; InputError naming a bad file."""
+    problem = nifti.problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as e:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from nnunet_clip import atomic
 from nnunet_clip.atomic import atomic_path
 from nnunet_clip.taxonomy import CLASS_INDEX, PARENTS, TUMORS, atom_table, dataset_labels
 
@@ -27,8 +28,7 @@ def write_image(array: np.ndarray, reference: sitk.Image, path: Path) -> None:
     """``array`` (z, y, x) with the geometry of ``reference``, compressed."""
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), True)
+    atomic.write_image(image, path)
 
 
 def write_json(data: dict, path: Path) -> None:

@@ -25,7 +25,7 @@ from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
-from nnunet_clip.atomic import atomic_path
+from nnunet_clip.atomic import atomic_path, remove_leftovers
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
@@ -126,6 +126,15 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def on_train_start(self):
         super().on_train_start()
         self.mark_trained_classes()
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, written atomically (nnU-Net writes in place): a run killed while saving
+        keeps the previous checkpoint whole for ``nnUNetv2_train --c``."""
+        if self.local_rank != 0 or self.disable_checkpointing:
+            return super().save_checkpoint(filename)
+        remove_leftovers(Path(filename))
+        with atomic_path(Path(filename)) as tmp:
+            super().save_checkpoint(str(tmp))
 
     def on_train_end(self):
         if self.local_rank == 0:
