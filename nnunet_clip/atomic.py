@@ -24,7 +24,7 @@ TMP_PREFIX = ".tmp-"
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path with the same ending beside ``path``, renamed to ``path`` if the block succeeds.
-    An OSError about the temporary file (a full disk) names ``path``."""
+    An OSError writing the temporary file (a full disk) names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
@@ -32,7 +32,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        if e.filename != str(tmp) and e.filename != tmp:
+        if e.filename not in (None, str(tmp), tmp):
             raise
         raise OSError(e.errno, e.strerror, str(path)) from e
     finally:
@@ -78,3 +78,16 @@ def write_image(image, path: Path) -> None:
             said = " ".join(line.strip("* ") for line in native[0].splitlines() if line.strip())
             raise OSError(errno.EIO, f"written incompletely ({said or problem})", str(path))
         sys.stderr.write(native[0])
+
+
+def remove_leftovers(*paths: Path) -> None:
+    """Delete the temporary files that killed writers of ``paths`` left: for a file, those beside it
+    named after it; for a folder, every temporary file below it."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = path.rglob(f"{TMP_PREFIX}*")
+        else:
+            found = path.parent.glob(f"{TMP_PREFIX}{'[0-9a-f]' * 8}-{glob.escape(path.name)}")
+        for leftover in found:
+            if leftover.is_file():
+                leftover.unlink()
