@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from nnunet_clip.errors import InputError, cannot_write, one_line
 
@@ -31,10 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party_warnings() -> None:
+    """timm, which nnU-Net imports, uses a deprecated torch decorator at import: not the user's concern."""
+    warnings.filterwarnings("ignore", message="`torch.jit.interface` is deprecated", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a sub-command; bad input exits 2 and a write the machine refuses (full disk, read-only
     folder) exits 1, each with one line naming the file."""
     args = build_parser().parse_args(argv)
+    _quiet_third_party_warnings()
     try:
         status = args.func(args)
     except InputError as e:

@@ -164,25 +164,26 @@ def four_dimensional(root):
     return path, "expected a 3D single-channel CT, got 4D"
 
 
-def not_a_number(root):
-    path = root / "OrganSegmentations/volume-2.nii.gz"  # CT-ORG stores float32 images
+def _set_voxels(path, values: dict) -> None:
+    """Rewrite the image file ``path`` with the voxels at the given (z, y, x) set, its header kept."""
     image = sitk.ReadImage(str(path))
     array = sitk.GetArrayFromImage(image)
-    array[3, 3, 3], array[4, 4, 4] = np.nan, np.inf
+    for index, value in values.items():
+        array[index] = value
     changed = sitk.GetImageFromArray(array)
     changed.CopyInformation(image)
     sitk.WriteImage(changed, str(path))
+
+
+def not_a_number(root):
+    path = root / "OrganSegmentations/volume-2.nii.gz"  # CT-ORG stores float32 images
+    _set_voxels(path, {(3, 3, 3): np.nan, (4, 4, 4): np.inf})
     return path, "holds NaN or infinite voxels"
 
 
 def undefined_label_value(root):
     path = root / "Task03_Liver/labelsTr/liver_2.nii.gz"
-    image = sitk.ReadImage(str(path))
-    array = sitk.GetArrayFromImage(image)
-    array[5, 5, 5] = 9
-    changed = sitk.GetImageFromArray(array)
-    changed.CopyInformation(image)
-    sitk.WriteImage(changed, str(path))
+    _set_voxels(path, {(5, 5, 5): 9})
     return path, "label value 9 is not defined by msd-liver"
 
 

@@ -69,8 +69,13 @@ def _case_name(path: Path) -> str:
 
 
 def _dicom_series(folder: Path) -> list[tuple[str, ...]]:
-    return [tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
-            for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))]
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK warns of every folder without a series
+    try:
+        return [tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+                for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))]
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
 
 
 def find_cases(path: str | os.PathLike) -> list[InputCase]:
