@@ -51,7 +51,7 @@ def main() -> None:
     forward = median_seconds(lambda: ModelView.of(scan, "LPS"), args.repeats)
     back = median_seconds(lambda: view.to_input(class_map), args.repeats)
     print(f"scan {' × '.join(map(str, args.shape))}, {args.classes} classes, {os.cpu_count()} cores (1 thread used)")
-    print(f"| step | seconds |\n|---|---|")
+    print("| step | seconds |\n|---|---|")
     print(f"| scan into the model's orientation | {forward:.3f} |")
     print(f"| {args.classes} probability maps back (float16) | {back * args.classes:.3f} ({back * 1000:.0f} ms each) |")
     print(f"| for scale: reading the scan (.nii.gz) | {read:.3f} |")

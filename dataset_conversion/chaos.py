@@ -31,6 +31,7 @@ def _number(path: Path) -> int:
 def read_case(patient: Path) -> tuple[sitk.Image, LabelMap]:
     """The patient's DICOM series and its PNG liver masks as one volume."""
     image, files = readers.read_dicom_series(patient / "DICOM_anon")
+    image = readers.checked_ct(image, patient / "DICOM_anon")
     ground = patient / "Ground"
     pngs = {int(m.group(1)): ground / m.group(0)
             for m in map(PNG.fullmatch, sorted(p.name for p in ground.iterdir())) if m}
@@ -58,7 +59,7 @@ class Chaos(Source):
     annotated = ("liver",)
 
     def find(self, root: Path, options: Options) -> Found:
-        folders = discover.walk(root, 4, folders=True)
+        folders = discover.walk(root, 5, folders=True)
         with_ground = [f for f in folders if (root / f / "Ground").is_dir()]
         labelled = discover.match(root, with_ground, r"CT/(\d+)")
         if not labelled:

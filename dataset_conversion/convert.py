@@ -26,6 +26,8 @@ def convert(source_name: str, input_dir: Path, dataset_id: int, name: str = "Uni
     source = SOURCES[source_name]
     root = discover.input_folder(input_dir)
     found = source.find(root, options)
+    for layout in discover.layouts(root, (case.files for case in found.cases)):
+        print(f"{source_name}: found {layout}")
     folder = writer.dataset_folder(dataset_id, name)
     with writer.locked(folder):
         dataset = writer.RawDataset(folder, list(SOURCES))

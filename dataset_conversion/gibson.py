@@ -24,13 +24,14 @@ EIGHT_ORGANS = {v: names if v in ORGANS else () for v, names in ALL_VALUES.items
 
 
 def find_labels(root: Path, options: Options, folder: str) -> dict[str, Path]:
-    """Case id (4 digits) -> Gibson label file in ``folder``, below INPUT_DIR or ``--gibson``."""
-    places = [root]
+    """Case id (4 digits) -> Gibson label file in ``folder``, below INPUT_DIR or ``--gibson``; the
+    ``--gibson`` folder may also hold the label files themselves, whatever its name."""
+    found = discover.match(root, discover.walk(root, 5), rf"{folder}/label(\d{{4}})\.nii\.gz")
     if options.gibson is not None:
         if not options.gibson.is_dir():
             raise InputError(f"{options.gibson}: no such folder (--gibson)")
-        places.append(options.gibson.parent if options.gibson.name == folder else options.gibson)
-    found: dict[str, Path] = {}
-    for place in places:
-        found.update(discover.match(place, discover.walk(place, 4), rf"{folder}/label(\d{{4}})\.nii\.gz"))
+        paths = discover.walk(options.gibson, 5)
+        given = discover.match(options.gibson, paths, rf"{folder}/label(\d{{4}})\.nii\.gz")
+        found.update(given or discover.match(options.gibson, [p for p in paths if "/" not in p],
+                                             r"label(\d{4})\.nii\.gz"))
     return found

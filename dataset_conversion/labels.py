@@ -4,7 +4,7 @@ A source case is read into a ``LabelMap``: an integer array of *codes* (a source
 values, or combinations of mask files) plus the classes each code stands for. Class names are the
 universal names of ``nnunet_clip.taxonomy`` or an unsided organ (``"kidney"``, ``"lung"``,
 ``"adrenal gland"``, ``"head of femur"``) that ``to_atoms`` splits into the patient's right and
-left in world coordinates (``dataset_conversion.sides``).
+left in world coordinates (``nnunet_clip.sides``).
 """
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 
 from nnunet_clip import taxonomy
+from nnunet_clip.geometry import Geometry, body_midline_x
+from nnunet_clip.sides import patient_left
 
 UNSIDED: dict[str, tuple[str, str]] = {
     right.removeprefix("right "): (right, left) for right, left in taxonomy.SIDED_PAIRS
@@ -124,17 +127,16 @@ def atom_luts(classes: Mapping[int, Sequence[str]], n: int) -> tuple[np.ndarray,
     return right, left, members
 
 
-def to_atoms(labels: LabelMap, image) -> np.ndarray:
+def to_atoms(labels: LabelMap, image: sitk.Image) -> np.ndarray:
     """Universal atom values (uint8) of ``labels``, unsided organs split by side in world space."""
-    from dataset_conversion import sides
-
     codes = labels.codes
     n = int(codes.max()) + 1 if codes.size else 1
     right, left, members = atom_luts(labels.classes, n)
     if not members:
         return right[codes]
-    midline = sides.body_midline(image)
+    geometry = Geometry.of(image)
+    midline = body_midline_x(sitk.GetArrayViewFromImage(image), geometry)
     on_left = np.zeros(codes.shape, bool)
     for member in members.values():
-        on_left |= sides.left_of_midline(member[codes], image, midline)
+        on_left |= patient_left(member[codes], geometry, midline)
     return np.where(on_left, left[codes], right[codes])

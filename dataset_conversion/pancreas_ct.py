@@ -39,7 +39,8 @@ def series_folder(patient: Path) -> Path:
 
 def read_case(patient: Path, label_path: Path, table) -> tuple[sitk.Image, LabelMap]:
     """The patient's series and its label."""
-    image, _ = readers.read_dicom_series(series_folder(patient))
+    series = series_folder(patient)
+    image = readers.checked_ct(readers.read_dicom_series(series)[0], series)
     label = readers.aligned(readers.read_image(label_path), image, label_path, patient, origin_tolerant=True)
     codes = readers.label_codes(sitk.GetArrayViewFromImage(label), label_path, table, SOURCE.name)
     return image, LabelMap(codes, dict(table))
@@ -51,10 +52,10 @@ class PancreasCT(Source):
     annotated = tuple(expand(classes_of(GIBSON)))
 
     def find(self, root: Path, options: Options) -> Found:
-        patients = discover.match(root, discover.walk(root, 4, folders=True), r"Pancreas-CT/PANCREAS_(\d{4})")
+        patients = discover.match(root, discover.walk(root, 5, folders=True), r"Pancreas-CT/PANCREAS_(\d{4})")
         if not patients:
             raise discover.nothing_found(root, self.name, "manifest-*/Pancreas-CT/PANCREAS_0001/")
-        nih = discover.match(root, discover.walk(root, 3), rf"{NIH_FOLDER}/label(\d{{4}})\.nii\.gz")
+        nih = discover.match(root, discover.walk(root, 4), rf"{NIH_FOLDER}/label(\d{{4}})\.nii\.gz")
         multiorgan = gibson.find_labels(root, options, "label_tcia_multiorgan")
         cases = []
         for source_id in discover.sort_ids(patients):

@@ -5,6 +5,8 @@ Every problem raises ``InputError("<file>: <what is wrong>")``.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -12,8 +14,12 @@ from typing import Collection, Iterator
 
 import numpy as np
 import SimpleITK as sitk
+from tqdm import tqdm
 
+from dataset_conversion import discover
 from nnunet_clip.errors import InputError
+from nnunet_clip.geometry import not_ct_warning
+from nnunet_clip import nifti
 
 HU_MIN, HU_MAX = -32768, 32767
 
@@ -23,14 +29,45 @@ def _first_line(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
+def zip_member(path: Path) -> tuple[Path, str] | None:
+    """(archive, member) when ``path`` names a file inside a zip archive (``discover.walk`` lists them)."""
+    for parent in path.parents:
+        if parent.suffix.lower() == ".zip" and parent.is_file():
+            return parent, path.relative_to(parent).as_posix()
+    return None
+
+
+@contextlib.contextmanager
+def local_file(path: Path) -> Iterator[Path]:
+    """``path``, or the zip member it names extracted to a temporary file of the same name."""
+    if path.is_file():
+        yield path
+        return
+    member = zip_member(path)
+    if member is None:
+        problem = "broken symbolic link (or a link loop)" if path.is_symlink() else "missing file"
+        raise InputError(f"{path}: {problem}")
+    archive, name = member
+    with tempfile.TemporaryDirectory(prefix="nnunet_clip_") as tmp:
+        local = Path(tmp, path.name)
+        try:
+            with zipfile.ZipFile(archive) as z, z.open(name) as source, open(local, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as e:
+            raise InputError(f"{path}: cannot be read from {archive.name} ({_first_line(e)})") from None
+        yield local
+
+
 def read_image(path: Path) -> sitk.Image:
-    """Any file SimpleITK reads (NIfTI, PNG, one DICOM file)."""
-    if not path.is_file():
-        raise InputError(f"{path}: missing file")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as e:
-        raise InputError(f"{path}: cannot be read ({_first_line(e)})") from None
+    """Any file SimpleITK reads (NIfTI, PNG, one DICOM file), also inside a zip archive."""
+    with local_file(path) as local:
+        problem = nifti.problem(local)
+        if problem:
+            raise InputError(f"{path}: {problem}")
+        try:
+            return sitk.ReadImage(str(local))
+        except RuntimeError as e:
+            raise InputError(f"{path}: cannot be read ({_first_line(e)})") from None
 
 
 def as_ct(image: sitk.Image, path: Path) -> sitk.Image:
@@ -48,9 +85,17 @@ def as_ct(image: sitk.Image, path: Path) -> sitk.Image:
     return out
 
 
+def checked_ct(image: sitk.Image, path: Path) -> sitk.Image:
+    """``image``, after a warning naming ``path`` if it does not look like a CT in HU (``not_ct_warning``)."""
+    warning = not_ct_warning(sitk.GetArrayViewFromImage(image))
+    if warning:
+        tqdm.write(f"warning: {path}: {warning}", file=sys.stderr)
+    return image
+
+
 def read_ct(path: Path) -> sitk.Image:
     """A CT volume file as int16 HU."""
-    return as_ct(read_image(path), path)
+    return checked_ct(as_ct(read_image(path), path), path)
 
 
 def _orientation(image: sitk.Image) -> str:
@@ -167,9 +212,10 @@ def read_png(path: Path) -> np.ndarray:
 
 @contextlib.contextmanager
 def unpacked(folder: Path) -> Iterator[Path]:
-    """``folder``, or the folder of the same name inside ``folder.zip`` extracted to a temporary place."""
+    """``folder`` (``discover.unwrapped``), or ``folder.zip`` extracted to a temporary place: the
+    folder of the same name in it, if any, else its top level."""
     if folder.is_dir():
-        yield folder
+        yield discover.unwrapped(folder)
         return
     archive = folder.with_name(folder.name + ".zip")
     if not archive.is_file():
@@ -181,4 +227,4 @@ def unpacked(folder: Path) -> Iterator[Path]:
         except (zipfile.BadZipFile, OSError) as e:
             raise InputError(f"{archive}: cannot be unpacked ({_first_line(e)})") from None
         inner = Path(tmp) / folder.name
-        yield inner if inner.is_dir() else Path(tmp)
+        yield discover.unwrapped(inner) if inner.is_dir() else Path(tmp)

@@ -7,6 +7,7 @@ TotalSegmentator's own converter, last file wins). A class is annotated when all
 """
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 
@@ -73,19 +74,24 @@ class TotalSegmentator(Source):
     annotated = annotated_classes(set(STRUCTURES))
 
     def find(self, root: Path, options: Options) -> Found:
-        cts = discover.match(root, discover.walk(root, 4), r"(s\d{4})/ct\.nii\.gz")
+        paths = discover.walk(root, 6)
+        cts = discover.match(root, paths, r"(s\d{4})/ct\.nii\.gz")
         if not cts:
             raise discover.nothing_found(root, self.name, "Totalsegmentator_dataset/s0000/ct.nii.gz")
+        masks = re.compile(r"((?:.*/)?s\d{4})/segmentations/([^/]+)\.nii\.gz")
+        present: dict[Path, set[str]] = {}
+        for m in filter(None, map(masks.fullmatch, paths)):
+            present.setdefault(root / m.group(1), set()).add(m.group(2))
         cases = []
         for source_id in discover.sort_ids(cts):
-            folder = cts[source_id].parent / "segmentations"
-            if not folder.is_dir():
-                raise InputError(f"{folder}: missing folder")
-            present = {p.name[:-len(".nii.gz")] for p in folder.iterdir() if p.name.endswith(".nii.gz")}
-            files = tuple(name for name in STRUCTURES if name in present)
+            subject = cts[source_id].parent
+            folder = subject / "segmentations"
+            if subject not in present:
+                raise InputError(f"{folder}: missing folder, or no mask file in it")
+            files = tuple(name for name in STRUCTURES if name in present[subject])
             if not files:
                 raise InputError(f"{folder}: no mask of a converted structure")
-            cases.append(Case(source_id, (cts[source_id],), annotated_classes(present),
+            cases.append(Case(source_id, (cts[source_id],), annotated_classes(present[subject]),
                               partial(read_case, cts[source_id], files)))
         return Found(cases)
 

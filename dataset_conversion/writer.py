@@ -22,6 +22,7 @@ from dataset_conversion import duplicates
 from dataset_conversion.labels import to_atoms
 from dataset_conversion.source import Case
 from nnunet_clip import taxonomy
+from nnunet_clip.atomic import write_image
 from nnunet_clip.errors import InputError
 
 FILE_ENDING = ".nii.gz"
@@ -79,12 +80,7 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def _atomic_image(image: sitk.Image, path: Path) -> None:
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
-    try:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_image(image, path)  # checked complete: SimpleITK returns from a short write (a full disk)
 
 
 def _canonical(image: sitk.Image, atoms: np.ndarray) -> tuple[sitk.Image, sitk.Image]:
@@ -143,6 +139,9 @@ class RawDataset:
         return meta
 
     def _remove_unlisted(self, sources: list[str]) -> None:
+        for path in self.folder.glob(f"{TMP_PREFIX}*"):  # a dataset.json not yet renamed into place
+            tqdm.write(f"removing {path}, left by an interrupted call")
+            path.unlink()
         names = "|".join(map(re.escape, sources))
         for folder, suffix in ((self.images, f"_0000{FILE_ENDING}"), (self.labels, FILE_ENDING)):
             ours = re.compile(rf"((?:{names})_.+){re.escape(suffix)}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from nnunet_clip.errors import InputError
+from nnunet_clip.errors import InputError, cannot_write, one_line
 
 COMMAND_MODULES = (
     "dataset_conversion.command",
@@ -31,13 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party_warnings() -> None:
+    """timm, which nnU-Net imports, uses a deprecated torch decorator at import: not the user's concern."""
+    warnings.filterwarnings("ignore", message="`torch.jit.interface` is deprecated", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command; bad input exits 2 and a write the machine refuses (full disk, read-only
+    folder) exits 1, each with one line naming the file."""
     args = build_parser().parse_args(argv)
+    _quiet_third_party_warnings()
     try:
         status = args.func(args)
     except InputError as e:
         print(f"nnunet-clip {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if not cannot_write(e):
+            raise
+        print(f"nnunet-clip {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return 1
     return int(status or 0)
 
 

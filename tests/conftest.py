@@ -28,7 +28,8 @@ os.environ.update({
     "HF_HUB_OFFLINE": "1",      # no internet: fail fast instead of retrying downloads
 })
 
-def make_trainer(preprocessed: Path, trainer_class=None, dataset_json: dict | None = None, **plans_entries):
+def make_trainer(preprocessed: Path, trainer_class=None, dataset_json: dict | None = None,
+                 configuration: str = "3d_fullres", **plans_entries):
     """A trainer (default nnUNetTrainerCLIP) on the CPU for fold 0 of a preprocessed dataset's nnUNetPlans."""
     import torch
 
@@ -37,7 +38,7 @@ def make_trainer(preprocessed: Path, trainer_class=None, dataset_json: dict | No
     plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False,
              **plans_entries}
     dataset_json = dataset_json or json.loads((preprocessed / "dataset.json").read_text())
-    return (trainer_class or nnUNetTrainerCLIP)(plans, "3d_fullres", 0, dataset_json, device=torch.device("cpu"))
+    return (trainer_class or nnUNetTrainerCLIP)(plans, configuration, 0, dataset_json, device=torch.device("cpu"))
 
 
 TINY_DATASET_ID = 991

@@ -32,4 +32,4 @@ def test_convert_call_and_its_one_line_error(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == "nnunet-clip convert: error: give SOURCE INPUT_DIR -d DATASET_ID, or --list\n"
     assert main(["convert", "lits", str(root), "-d", "42"]) == 2
     assert capsys.readouterr().err == f"nnunet-clip convert: error: {root}: no lits cases found (expected files " \
-                                      f"like Training Batch 1/volume-0.nii in this folder or one level below)\n"
+                                      f"like Training Batch 1/volume-0.nii in this folder or a few levels below)\n"

@@ -7,7 +7,8 @@ import SimpleITK as sitk
 
 from conversion import phantom
 from conversion.assemble import write_and_convert
-from dataset_conversion import sides
+from nnunet_clip.geometry import Geometry, body_midline_x
+from nnunet_clip.sides import patient_left
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +67,7 @@ def test_a_component_across_the_midline_is_cut_there():
     image.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))  # array x grows to the patient's right
     horseshoe = np.zeros((4, 4, 10), bool)
     horseshoe[1:3, 1:3, 2:8] = True  # x 2..7, midline at x 4.5
-    left = sides.left_of_midline(horseshoe, image, sides.body_midline(image))
+    geometry = Geometry.of(image)
+    left = patient_left(horseshoe, geometry, body_midline_x(sitk.GetArrayViewFromImage(image), geometry))
     assert left[1, 1, 2:5].all() and not left[1, 1, 5:8].any()
     assert not left[~horseshoe].any()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
 
-from conftest import run_command
 from nnunet_clip.synthetic.sources import DEMO_SOURCES
 from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
@@ -25,13 +27,43 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     # --minutes 0.01: the deadline has passed when training starts, so after its first epoch of 2 iterations
     # the universal model trains 1 per epoch, and the ablation must replay that list
-    result = run_command("nnunet-clip", "demo", "--quick", "--compare", "--minutes", "0.01", "--out", str(out))
-    return out, json.loads((out / "report.json").read_text()), result.stdout
+    result = subprocess.run([str(Path(sys.executable).parent / "nnunet-clip"), "demo", "--quick", "--compare",
+                             "--minutes", "0.01", "--out", str(out)], capture_output=True)
+    stdout, stderr = (o.decode("utf-8", "replace") for o in (result.stdout, result.stderr))
+    assert result.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    return out, json.loads((out / "report.json").read_text()), stdout, stderr
 
 
-def test_progress_and_step_times(demo):
-    out, report, stdout = demo
-    assert "=== [1/10]" in stdout and "=== [10/10]" in stdout
+def shown(output: str) -> list[str]:
+    """The lines a terminal shows at the end: each line as its last carriage return leaves it
+    (a progress bar that cleared itself shows nothing)."""
+    return [line.split("\r")[-1] for line in output.split("\n") if line.split("\r")[-1].strip()]
+
+
+def test_one_line_per_step_a_summary_and_at_most_40_lines(demo):
+    """--quick --compare: ten steps; --quick alone has three fewer and one model less in the table."""
+    out, report, stdout, stderr = demo
+    lines = shown(stdout) + shown(stderr)
+    assert len(lines) <= 40, "\n".join(lines)
+    steps = [line for line in lines if line.startswith("[")]
+    assert [line.split(": ")[0] for line in steps] == [f"[{k}/10] {name}" for k, name in enumerate(STEPS, 1)]
+    assert steps[4] == "[5/10] train nnUNetTrainerCLIP: 3 iterations in 2 epochs; " + steps[4].split("; ")[-1]
+    assert any(line.startswith("nnUNetTrainerCLIP ") and line.split()[1] == "3" for line in lines)  # the table
+    assert "\r[5/10] train nnUNetTrainerCLIP:" in stderr and "iterations, " in stderr  # its progress bar
+    assert "pseudo Dice " in stderr
+
+
+def test_nnunets_full_output_goes_to_log_files(demo):
+    out, report, stdout, stderr = demo
+    logs = sorted(p.name for p in (out / "logs").iterdir())
+    assert len(logs) == 10 and logs[0].startswith("01-generate")
+    training = (out / "logs" / logs[4]).read_text()
+    assert "Epoch 1" in training and "Pseudo dice" in training  # nnU-Net's per-epoch log
+    assert "Epoch 1" not in stdout + stderr
+
+
+def test_step_times(demo):
+    out, report, *_ = demo
     assert list(report["step_seconds"]) == STEPS
     assert all(s > 0 for s in report["step_seconds"].values())
     assert report["total_seconds"] >= sum(report["step_seconds"].values()) - 1
@@ -40,7 +72,7 @@ def test_progress_and_step_times(demo):
 
 
 def test_sources_went_through_the_converters(demo):
-    out, report, _ = demo
+    out, report, *_ = demo
     assert set(report["sources"]) == {s.name for s in DEMO_SOURCES}
     assert report["training_cases"] == len(DEMO_SOURCES)  # --quick: one case per source
     assert report["sources"]["msd-liver"]["annotated"] == ["liver", "liver tumor"]
@@ -51,7 +83,7 @@ def test_sources_went_through_the_converters(demo):
 
 
 def test_metrics_of_both_models(demo):
-    out, report, _ = demo
+    out, report, *_ = demo
     assert set(report["models"]) == {"nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked"}
     for name, model in report["models"].items():
         assert set(model["per_class"]) <= set(CLASS_NAMES)
@@ -71,7 +103,7 @@ def test_metrics_of_both_models(demo):
 
 
 def test_encoder_budget_and_report(demo):
-    out, report, _ = demo
+    out, report, *_ = demo
     assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
                                       "template": "A computerized tomography of a {}"}
     assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
@@ -82,6 +114,8 @@ def test_encoder_budget_and_report(demo):
     assert json.loads(model_plans.read_text())["universal_model"]["head_in_channels"] == 4  # the quick budget's
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
+    assert "| epochs | 2 |" in md and "| patch size | 24, 32, 32 |" in md and "| minutes | 0.01 |" in md
+    assert "{" not in md and "None" not in md and "np." not in md  # no Python reprs
     assert "(3 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
     assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md

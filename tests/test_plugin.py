@@ -29,12 +29,29 @@ def lazy_modules(monkeypatch):
         sys.modules.pop(f"{name}_loaded", None)
 
 
-def test_nnunet_lookup_fails_on_lazy_modules(lazy_modules):
-    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
-        recursive_find_trainer_class_by_name("nnUNetTrainerCLIP")
+def reading_modules_while_iterating(trainer_name: str):
+    """A trainer search as nnU-Net 2.8's: it reads each module's ``__file__`` while iterating
+    ``sys.modules`` (a lazy module's import then changes the dict during the iteration)."""
+    for module in sys.modules.values():
+        getattr(module, "__file__", None)
+    return recursive_find_trainer_class_by_name(trainer_name)
 
 
-def test_with_plugin_trainers_loads_lazy_modules_first(lazy_modules):
-    trainer_class = with_plugin_trainers(recursive_find_trainer_class_by_name, "nnUNetTrainerCLIPUnmasked")
+def reading_a_copy(trainer_name: str):
+    """The same search iterating a copy of ``sys.modules``: how a fixed nnU-Net would read it."""
+    for module in list(sys.modules.values()):
+        getattr(module, "__file__", None)
+    return recursive_find_trainer_class_by_name(trainer_name)
+
+
+@pytest.mark.parametrize("lookup", [recursive_find_trainer_class_by_name, reading_modules_while_iterating,
+                                    reading_a_copy], ids=["installed nnU-Net", "with the bug", "without the bug"])
+def test_with_plugin_trainers_finds_the_trainer_whether_or_not_nnunet_has_the_bug(lazy_modules, lookup):
+    trainer_class = with_plugin_trainers(lookup, "nnUNetTrainerCLIPUnmasked")
     assert trainer_class.__name__ == "nnUNetTrainerCLIPUnmasked"
     assert all(f"{name}_loaded" in sys.modules for name in lazy_modules)
+
+
+def test_the_bug_is_what_the_plugin_works_around(lazy_modules):
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        reading_modules_while_iterating("nnUNetTrainerCLIP")

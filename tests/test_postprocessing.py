@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnunet_clip.inference.geometry import Geometry, body_midline_x
+from nnunet_clip.geometry import Geometry, body_midline_x
 from nnunet_clip.inference.postprocessing import correct_sides, postprocess
 from nnunet_clip.inference.statistics import case_statistics
 
@@ -114,3 +114,27 @@ def test_body_midline_from_intensities():
     image[:, :, 10:31] = 40  # body columns 10..30: centre column 20, world x 0 in LPS
     assert body_midline_x(image, LPS) == pytest.approx(0.0)
     assert body_midline_x(image, RAS_X) == pytest.approx(0.0)
+
+
+def test_lungs_joined_across_the_midline_are_cut_there():
+    joined = box((5, 12), (10, 20), (4, 36))  # one component, columns 4..35; world x 0 (the midline) is column 20
+    right, left = correct_sides(joined, np.zeros(SHAPE, bool), LPS, midline_x=0.0)
+    columns = np.arange(SHAPE[2])[None, None, :]
+    assert np.array_equal(right, joined & (columns <= 20)) and np.array_equal(left, joined & (columns > 20))
+
+
+def test_prediction_splits_sides_as_the_converters_do():
+    import SimpleITK as sitk
+
+    from dataset_conversion.labels import ATOM_VALUE, LabelMap, to_atoms
+
+    rng = np.random.default_rng(0)
+    lungs = box((5, 12), (10, 20), (4, 36)) | box((14, 18), (2, 6), (2, 8)) | box((14, 18), (22, 26), (30, 33))
+    lungs &= rng.random(SHAPE) > 0.2  # ragged components, some cut by the midline
+    image = sitk.GetImageFromArray(np.full(SHAPE, 40, np.int16))
+    image.SetSpacing(RAS_X.spacing), image.SetOrigin(RAS_X.origin), image.SetDirection(RAS_X.direction)
+    atoms = to_atoms(LabelMap(lungs.astype(np.uint8), {1: ("lung",)}), image)
+    right, left = correct_sides(lungs, np.zeros(SHAPE, bool), RAS_X, body_midline_x(np.full(SHAPE, 40), RAS_X))
+    assert np.array_equal(atoms == ATOM_VALUE[frozenset({"right lung"})], right)
+    assert np.array_equal(atoms == ATOM_VALUE[frozenset({"left lung"})], left)
+    assert right.any() and left.any()

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import NNUNET_ROOT, make_trainer
+from conftest import NNUNET_ROOT, TINY_DATASET_ID, make_trainer
 from nnunet_clip.cli import main as nnunet_clip
 from nnunet_clip.errors import InputError
 from nnunet_clip.trainers.nnUNetTrainerCLIP_ablations import nnUNetTrainerCLIPUnmasked, nnUNetTrainerOneHot
@@ -132,16 +133,28 @@ def test_embed_with_the_language_model_installed_from_pypi_encodes_meaning(raw_o
     assert cosine("liver", "liver tumor") > cosine("liver", "left kidney") + 0.2
 
 
-@pytest.mark.parametrize("bfloat16", [True, False])
-def test_a_cpu_trainer_trains_channels_last_and_in_bfloat16_where_the_cpu_computes_in_it(tiny_preprocessed,
-                                                                                         monkeypatch, bfloat16):
+@pytest.fixture
+def preprocessed_2d(tiny_preprocessed):
+    """The tiny dataset preprocessed for nnU-Net's 2d configuration too."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess
+
+    if not (tiny_preprocessed / "nnUNetPlans_2d").is_dir():
+        preprocess([TINY_DATASET_ID], configurations=("2d",), num_processes=(1,))
+    return tiny_preprocessed
+
+
+@pytest.mark.parametrize("bfloat16, configuration, memory_format", [
+    (True, "3d_fullres", torch.channels_last_3d), (False, "3d_fullres", torch.channels_last_3d),
+    (True, "2d", torch.channels_last)])
+def test_a_cpu_trainer_trains_channels_last_and_in_bfloat16_where_the_cpu_computes_in_it(
+        preprocessed_2d, monkeypatch, bfloat16, configuration, memory_format):
     from nnunet_clip.trainers import nnUNetTrainerCLIP as module
 
     monkeypatch.setattr(module, "cpu_computes_bfloat16", lambda: bfloat16)
-    trainer = make_trainer(tiny_preprocessed)
+    trainer = make_trainer(preprocessed_2d, configuration=configuration)
     trainer.initialize()
     convolution = trainer.network.encoder.stages[0][0].convs[0].conv
-    assert convolution.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert convolution.weight.is_contiguous(memory_format=memory_format)
     dtypes = []
     convolution.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
     patch = trainer.configuration_manager.patch_size
@@ -153,3 +166,62 @@ def test_a_cpu_trainer_trains_channels_last_and_in_bfloat16_where_the_cpu_comput
     assert convolution.weight.dtype == torch.float32  # the optimizer updates float32 weights
     assert not torch.equal(convolution.weight, before)
     assert trainer.network(torch.randn(1, 1, *patch))[0].dtype == torch.float32  # so do the logits
+
+
+def test_final_validation_computes_in_float32_and_training_resumes_in_bfloat16(tiny_preprocessed, monkeypatch):
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from nnunet_clip.trainers import nnUNetTrainerCLIP as module
+
+    monkeypatch.setattr(module, "cpu_computes_bfloat16", lambda: True)
+    trainer = make_trainer(tiny_preprocessed)
+    trainer.initialize()
+    seen = []
+    monkeypatch.setattr(nnUNetTrainer, "perform_actual_validation",
+                        lambda self, save_probabilities=False: seen.append(self.network.autocast_dtype))
+    monkeypatch.setattr(type(trainer), "summarize_annotated_validation", lambda self: None)
+    trainer.perform_actual_validation()
+    assert seen == [None]  # nnU-Net's validation ran on a float32 network
+    assert trainer.network.autocast_dtype == torch.bfloat16
+
+
+@pytest.fixture
+def embeddings_in_raw_only(tiny_preprocessed):
+    """The tiny dataset with its embeddings in the raw dataset only (put back after the test)."""
+    copy = tiny_preprocessed / "text_embeddings.pt"
+    kept = copy.rename(copy.with_name("kept_text_embeddings.pt"))
+    yield copy
+    copy.unlink(missing_ok=True)
+    kept.rename(copy)
+
+
+def test_rank_0_alone_copies_the_raw_embeddings_and_atomically(embeddings_in_raw_only, tiny_preprocessed,
+                                                               monkeypatch):
+    trainer = make_trainer(tiny_preprocessed)  # rank 0: copied
+    raw = NNUNET_ROOT / "raw" / tiny_preprocessed.name / "text_embeddings.pt"
+    assert embeddings_in_raw_only.read_bytes() == raw.read_bytes()
+    embeddings_in_raw_only.unlink()
+    trainer.local_rank = 1  # another DDP rank: reads the raw file, writes nothing
+    embeddings, _ = trainer.load_class_embeddings()
+    assert torch.equal(embeddings, trainer.class_embeddings) and not embeddings_in_raw_only.exists()
+
+    def copy_half_then_fail(source, target):
+        Path(target).write_bytes(raw.read_bytes()[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shutil.copyfile", copy_half_then_fail)
+    trainer.local_rank = 0
+    with pytest.raises(OSError, match="No space left"):
+        trainer.load_class_embeddings()
+    assert list(tiny_preprocessed.glob("*text_embeddings.pt")) == [tiny_preprocessed / "kept_text_embeddings.pt"]
+
+
+def test_embed_stores_a_relative_checkpoint_path_absolute(raw_only_dataset, tmp_path, monkeypatch):
+    from nnunet_clip.text import clip_encoder
+
+    (tmp_path / "weights.safetensors").write_bytes(b"stand-in: encoding is replaced below")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(clip_encoder, "encode_prompts", lambda spec, names: torch.zeros(len(names), 512))
+    assert nnunet_clip(["embed", "-d", raw_only_dataset, "--pretrained", "weights.safetensors"]) == 0
+    stored = torch.load(NNUNET_ROOT / "raw/Dataset992_Tiny/text_embeddings.pt", weights_only=True)
+    assert stored["encoder"]["pretrained"] == str(tmp_path / "weights.safetensors")

@@ -6,13 +6,12 @@ import json
 import shutil
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
 from nnunet_clip.devices import torch_device
 
 MASKED, UNMASKED = "nnUNetTrainerCLIP", "nnUNetTrainerCLIPUnmasked"
-WORK_FOLDERS = ("sources", "heldout", "nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "predictions")
+WORK_FOLDERS = ("sources", "heldout", "nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "predictions", "logs")
 
 
 def add_parser(subparsers) -> None:
@@ -42,23 +41,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny network, 2 epochs of 2 iterations, 1 case per source: checks every step runs (tests)")
     p.set_defaults(func=run)
-
-
-class Steps:
-    """Numbered progress messages and the wall time of each step."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self.seconds = total, 0, {}
-        self.start = time.perf_counter()
-
-    @contextmanager
-    def step(self, name: str):
-        self.done += 1
-        print(f"\n=== [{self.done}/{self.total}] {name} (at {time.perf_counter() - self.start:.0f} s) ===", flush=True)
-        t = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - t, 2)
-        print(f"=== {name}: {self.seconds[name]:.1f} s ===", flush=True)
 
 
 def _budget(args: argparse.Namespace, device_type: str):
@@ -145,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline.use_output_folders(out, device.type)
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
+    from nnunet_clip.demo.console import Console
     from nnunet_clip.demo.report import (TARGET_DSC, TARGET_MINUTES, annotated_counts, model_summary,
                                          write_report)
     from nnunet_clip.demo.schedule import ListedIterations
@@ -158,42 +141,46 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     budget = _budget(args, device.type)
     trainers = [MASKED, UNMASKED] if args.compare else [MASKED]
-    steps = Steps(4 + 3 * len(trainers))
+    console = Console(4 + 3 * len(trainers), out / "logs")
+    console.line(f"nnunet-clip demo on {device}: writing {out} (the output of each step: {out / 'logs'})")
     heldout, heldout_cases = out / "heldout", 1 if args.quick else args.heldout
 
-    with steps.step("generate synthetic sources and held-out scans"):
+    with console.step("generate synthetic sources and held-out scans") as step:
         inputs = write_sources(out / "sources", _sources(args.quick), seed=args.seed)
         write_heldout(heldout, heldout_cases)
-    with steps.step("convert the sources (nnunet-clip convert)"):
+        step.result = f"{len(inputs)} sources, {heldout_cases} held-out scan{'s' if heldout_cases > 1 else ''}"
+    with console.step("convert the sources (nnunet-clip convert)") as step:
         for source, input_dir in inputs.items():
             raw = convert(source, input_dir, args.dataset_id, "Phantoms")
-    with steps.step("embed the class names (nnunet-clip embed)"):
+        step.result = f"{len(json.loads((raw / 'dataset.json').read_text())['annotated_classes'])} training cases"
+    with console.step("embed the class names (nnunet-clip embed)"):
         cli_main(["embed", "-d", str(args.dataset_id), "--pretrained", args.pretrained])
-    with steps.step("plan and preprocess (nnU-Net)"):
+    with console.step("plan and preprocess (nnU-Net)"):
         preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
 
     models = {}
-    schedule = _schedule(budget, steps.start, heldout_cases)
+    schedule = _schedule(budget, console.start, heldout_cases)
     for trainer in trainers:
-        with steps.step(f"train {trainer}"):
-            model = pipeline.train(args.dataset_id, trainer, budget, device.type, schedule)
-        trained = schedule.trained
+        with console.step(f"train {trainer}") as step:
+            model = pipeline.train(args.dataset_id, trainer, budget, device.type, step.showing(schedule))
+            trained = schedule.trained
+            step.result = f"{sum(trained)} iterations in {len(trained)} epochs"
         schedule = ListedIterations(trained)  # the ablation trains the same iterations
         prediction = out / "predictions" / trainer
-        with steps.step(f"predict held-out scans ({trainer})"):
+        with console.step(f"predict held-out scans ({trainer})"):
             if cli_main(["predict", "-m", str(model), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
                          "--device", device.type, "--probabilities"]):
                 raise RuntimeError(f"nnunet-clip predict failed on {heldout / 'imagesTs'}")
-        with steps.step(f"evaluate ({trainer})"):
+        with console.step(f"evaluate ({trainer})") as step:
             metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json")
             write_outputs(metrics, prediction / "metrics.json")
             models[trainer] = {"iterations": sum(trained), "iterations_per_epoch": trained, **model_summary(metrics)}
-            print(f"{trainer}: mean organ DSC {metrics['mean_organ_dsc']:.3f}")
+            step.result = f"mean organ DSC {_score(metrics['mean_organ_dsc'])}"
 
     dataset = json.loads((raw / "dataset.json").read_text())
     labels = dataset["labels"]
     preview, reference = _previews(out, heldout, out / "predictions" / MASKED, labels)
-    demo_seconds = sum(s for name, s in steps.seconds.items() if UNMASKED not in name)
+    demo_seconds = sum(s for name, s in console.seconds.items() if UNMASKED not in name)
     report = {
         "dataset": raw.name,
         "device": str(device),
@@ -203,9 +190,9 @@ def run(args: argparse.Namespace) -> int:
         "training_cases": len(dataset["annotated_classes"]),
         "heldout_cases": len(list((heldout / "labelsTs").glob("*.nii.gz"))),
         "annotated_in_training": annotated_counts(dataset),
-        "step_seconds": steps.seconds,
+        "step_seconds": console.seconds,
         "demo_seconds": round(demo_seconds, 1),
-        "total_seconds": round(time.perf_counter() - steps.start, 1),
+        "total_seconds": round(time.perf_counter() - console.start, 1),
         "models": models,
         "preview": preview.name,
         "reference_preview": reference.name,
@@ -215,5 +202,25 @@ def run(args: argparse.Namespace) -> int:
         "wall_time": demo_seconds <= TARGET_MINUTES * 60,
     }
     json_path, md_path = write_report(report, out)
-    print(f"\nwrote {md_path}, {json_path}, {preview}")
+    _summary(console, report)
+    console.line(f"wrote {md_path}, {json_path.name}, {preview.name}, {reference.name}")
     return 0
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _summary(console, report: dict) -> None:
+    """The table of the models' results and the targets, at the end of the demo."""
+    from nnunet_clip.demo.report import TARGET_DSC, TARGET_MINUTES
+
+    console.line()
+    console.table(["model", "iterations", "organ DSC", "organ NSD", "training"],
+                  [[name, model["iterations"], _score(model["mean_organ_dsc"]), _score(model["mean_organ_nsd"]),
+                    f"{report['step_seconds'][f'train {name}'] / 60:.1f} min"]
+                   for name, model in report["models"].items()])
+    met = report["targets_met"]
+    console.line(f"targets: mean organ DSC >= {TARGET_DSC:.2f} {'met' if met['mean_organ_dsc'] else 'NOT met'}; "
+                 f"{report['demo_seconds'] / 60:.1f} min <= {TARGET_MINUTES:.0f} min "
+                 f"{'met' if met['wall_time'] else 'NOT met'}")

@@ -56,6 +56,15 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _setting(value) -> str:
+    """A budget value as a person writes it: sequences joined, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_setting, value))
+    return str(value)
+
+
 def _met(met: bool) -> str:
     return "met" if met else "**not met**"
 
@@ -85,7 +94,7 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
         "",
         f"Synthetic multi-source abdomen: {report['training_cases']} training cases from "
         f"{len(report['sources'])} sources in their own layouts, {report['heldout_cases']} fully labelled "
-        f"held-out scans. Device: {report['device']}. Budget: {report['budget']}.",
+        f"held-out scans. Device: {report['device']}; the budget is below.",
         "",
         f"Text encoder: {encoder['model']} with **{encoder['pretrained']}** weights, template "
         f"\"{encoder['template']}\"."
@@ -104,6 +113,12 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
         f"(target ≤ {TARGET_MINUTES:.0f} min); whole run {report['total_seconds'] / 60:.1f} min.",
         f"- Targets: mean organ DSC ≥ {TARGET_DSC:.2f} {_met(report['targets_met']['mean_organ_dsc'])}; "
         f"universal-model path ≤ {TARGET_MINUTES:.0f} min {_met(report['targets_met']['wall_time'])}.",
+        "",
+        "## Budget",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        *(f"| {name.replace('_', ' ')} | {_setting(value)} |" for name, value in report["budget"].items()),
         "",
         "## Wall time per step (s)",
         "",

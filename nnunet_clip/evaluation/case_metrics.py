@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from scipy.ndimage import find_objects
 
 from nnunet_clip.errors import InputError
+from nnunet_clip import nifti
 from nnunet_clip.orientation import orientation_code
 from nnunet_clip.evaluation.detection import match_lesions, presence_score
 from nnunet_clip.evaluation.metrics import dice, normalized_surface_dice
@@ -47,6 +48,9 @@ class LabelMap:
 
 def read_label_map(path: Path) -> LabelMap:
     """The label map of ``path`` in LPS; InputError naming a bad file."""
+    problem = nifti.problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as e:

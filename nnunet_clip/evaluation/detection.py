@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from nnunet_clip.inference.components import label_components
+from nnunet_clip.components import label_components
 
 DEFAULT_MIN_TUMOR_ML = 0.1
 

@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import binary_erosion, distance_transform_edt
 
+from nnunet_clip.components import bounding_box
+
 
 def dice(ref: np.ndarray, pred: np.ndarray) -> float:
     """2|R∩P| / (|R|+|P|) of two boolean masks; NaN if both are empty."""
@@ -24,17 +26,6 @@ def dice(ref: np.ndarray, pred: np.ndarray) -> float:
     if total == 0:
         return math.nan
     return 2.0 * np.count_nonzero(np.logical_and(ref, pred)) / total
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """The smallest box (slices) holding every true voxel of ``mask``; None if it is empty."""
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if hit.size == 0:
-            return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
 
 
 def surface(mask: np.ndarray) -> np.ndarray:

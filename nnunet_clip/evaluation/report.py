@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from nnunet_clip.atomic import atomic_path, remove_leftovers
 from nnunet_clip.evaluation.detection import LARGE_LESIONS, SIZE_BINS, size_bin
 
 CSV_COLUMNS = ("case", "class", "dsc", "nsd", "tolerance_mm", "ref_voxels", "pred_voxels",
@@ -34,15 +33,8 @@ def output_paths(json_path: str | Path) -> tuple[Path, ...]:
 
 
 def _atomic_write(path: Path, write: Callable[[io.IOBase], None], binary: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+        write(f)
 
 
 def write_json(metrics: dict, path: Path) -> None:
@@ -141,8 +133,10 @@ WRITERS = (write_json, write_csv, write_detection_csv, write_lesions_csv, write_
 
 
 def write_outputs(metrics: dict, json_path: str | Path) -> list[Path]:
-    """Write metrics.json, its CSVs and its PNGs (see ``output_paths``); returns the paths."""
+    """Write metrics.json, its CSVs and its PNGs (see ``output_paths``), removing what a killed
+    earlier run left of them; returns the paths."""
     paths = output_paths(json_path)
+    remove_leftovers(*paths)
     for writer, path in zip(WRITERS, paths):
         writer(metrics, path)
     return list(paths)

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--preview", action="store_true", help="write preview.png per case (axial and coronal overlay)")
     p.add_argument("--no-postprocess", action="store_true", help="write the network's masks as they are")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
-    p.add_argument("--disable-tta", action="store_true", help="no mirroring (faster, slightly worse)")
+    p.add_argument("--disable-tta", action="store_true",
+                   help="no test-time mirroring, as nnUNetv2_predict's --disable_tta; changes nothing for models that "
+                        "allow no mirroring axes, as every nnUNetTrainerCLIP model (its classes have sides)")
     p.add_argument("--step-size", type=float, default=0.5, help="sliding-window step as a fraction of the patch "
                    "size (nnU-Net's -step_size; larger is faster, slightly worse)")
     p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
@@ -58,7 +60,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     import SimpleITK as sitk
     from tqdm import tqdm
 
-    from nnunet_clip.inference.geometry import Geometry, body_midline_x
+    from nnunet_clip.geometry import Geometry, body_midline_x, not_ct_warning
     from nnunet_clip.inference.outputs import file_name, label_map, map_labels, write_image, write_json
     from nnunet_clip.inference.postprocessing import postprocess
     from nnunet_clip.inference.statistics import case_statistics
@@ -66,6 +68,9 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     from nnunet_clip.taxonomy import TUMORS
 
     image = case.read()
+    warning = not_ct_warning(sitk.GetArrayViewFromImage(image))
+    if warning:
+        tqdm.write(f"warning: {case.source}: {warning}", file=sys.stderr)
     view = ModelView.of(image, predictor.orientation)
     if view.resampled:
         tqdm.write(f"{case.name}: oblique direction; resampled to the model's {predictor.orientation} axes and back",
@@ -109,19 +114,26 @@ def write_preview(image, masks: dict, path: Path, title: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from nnunet_clip.atomic import remove_leftovers
+    from nnunet_clip.errors import InputError, cannot_write
     from nnunet_clip.inference.inputs import find_cases
     from nnunet_clip.inference.outputs import labels_json, write_json
 
     cases = find_cases(args.input)
     predictor = load_predictor(args)
     out = Path(args.output)
+    remove_leftovers(out / "labels.json")
     write_json(labels_json(predictor.selection.requested), out / "labels.json")
     failed = {}
     for case in tqdm(cases, desc="predict", unit="case", file=sys.stderr):
+        remove_leftovers(out / case.name, out / f"{case.name}.nii.gz")  # of a killed run
         try:
             predict_case(predictor, case, out, args)
-        except Exception as e:  # one bad case must not stop the others
-            failed[case.name] = f"{type(e).__name__}: {e}".splitlines()[0]
+        except Exception as e:  # one bad case must not stop the others; a full disk stops them all
+            if cannot_write(e):
+                raise
+            failed[case.name] = str(e).splitlines()[0] if isinstance(e, InputError) else \
+                f"{type(e).__name__}: {e}".splitlines()[0]
             tqdm.write(f"{case.name}: failed, skipped ({failed[case.name]})", file=sys.stderr)
     print(f"predicted {len(cases) - len(failed)} of {len(cases)} case(s) into {out}", file=sys.stderr)
     if failed:

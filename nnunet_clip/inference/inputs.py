@@ -8,9 +8,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from nnunet_clip.errors import InputError
+from nnunet_clip import nifti
 
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".mha", ".nrrd")
 CHANNEL_SUFFIX = "_0000"
@@ -24,8 +26,17 @@ class InputCase:
     name: str
     files: tuple[str, ...]
 
+    @property
+    def source(self) -> str:
+        """The file, or the DICOM series' folder, that the case is read from."""
+        return self.files[0] if len(self.files) == 1 else str(Path(self.files[0]).parent)
+
     def read(self) -> sitk.Image:
-        """The scan as a 3D single-channel image; InputError if it cannot be read or is not one."""
+        """The scan as a 3D single-channel image of finite values; InputError naming the file if it
+        cannot be read or is not one."""
+        problem = nifti.problem(self.files[0]) if len(self.files) == 1 else None
+        if problem:
+            raise InputError(f"{self.source}: {problem}")
         try:
             if len(self.files) == 1:
                 image = sitk.ReadImage(self.files[0])
@@ -34,10 +45,13 @@ class InputCase:
                 reader.SetFileNames(list(self.files))
                 image = reader.Execute()
         except RuntimeError as e:
-            raise InputError(f"cannot read: {_first_error_line(e)}") from e
+            raise InputError(f"{self.source}: cannot be read ({_first_error_line(e)})") from e
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-            raise InputError(f"expected a 3D single-channel scan, got {image.GetDimension()}D with "
+            raise InputError(f"{self.source}: expected a 3D single-channel scan, got {image.GetDimension()}D with "
                              f"{image.GetNumberOfComponentsPerPixel()} channel(s) of size {image.GetSize()}")
+        if image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64) and \
+                not np.isfinite(sitk.GetArrayViewFromImage(image)).all():
+            raise InputError(f"{self.source}: image holds NaN or infinite values")
         return image
 
 
@@ -55,8 +69,13 @@ def _case_name(path: Path) -> str:
 
 
 def _dicom_series(folder: Path) -> list[tuple[str, ...]]:
-    return [tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
-            for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))]
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK warns of every folder without a series
+    try:
+        return [tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+                for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))]
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
 
 
 def find_cases(path: str | os.PathLike) -> list[InputCase]:

@@ -12,38 +12,23 @@ and direction copied over. The case's map is written last, so its presence marks
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
 
+from nnunet_clip import atomic
+from nnunet_clip.atomic import atomic_path
 from nnunet_clip.taxonomy import CLASS_INDEX, PARENTS, TUMORS, atom_table, dataset_labels
 
 MAP_ENDING = ".nii.gz"
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path with the same ending beside ``path``, renamed to ``path`` if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_image(array: np.ndarray, reference: sitk.Image, path: Path) -> None:
     """``array`` (z, y, x) with the geometry of ``reference``, compressed."""
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), True)
+    atomic.write_image(image, path)
 
 
 def write_json(data: dict, path: Path) -> None:

@@ -2,9 +2,11 @@
 
 In this order (docs/prediction.md lists the rule of every class):
 
-1. Sides: each connected component of a sided organ (kidney, adrenal gland, lung, head of femur)
-   goes to the side of the patient its centroid lies on, in world coordinates, relative to the
-   body's midline. A right kidney predicted on the patient's left becomes left kidney.
+1. Sides: the right and left masks of a sided organ (kidney, adrenal gland, lung, head of femur)
+   are united and split again by the converters' rule (``nnunet_clip.sides``): each connected
+   component goes to the side of the body's midline its centroid lies on, in world coordinates, and
+   a component with a fifth or more of its voxels on each side is cut at the midline. A right
+   kidney predicted on the patient's left becomes left kidney.
 2. Single organs (every trained organ but ``MULTI_PART``): the largest connected component only.
 3. Tumours and cysts: only components that touch or lie inside a host organ (``taxonomy.PARENTS``)
    stay. Without a host mask (a host that was not computed) the rule is skipped.
@@ -15,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from nnunet_clip.inference.components import CONNECTIVITY, bounding_box, keep_labels, label_components
-from nnunet_clip.inference.geometry import Geometry, centroid
+from nnunet_clip.components import CONNECTIVITY, bounding_box, keep_labels, label_components
+from nnunet_clip.geometry import Geometry
+from nnunet_clip.sides import patient_left
 from nnunet_clip.taxonomy import CLASS_NAMES, PARENTS, SIDED_PAIRS, TUMORS
 
 MULTI_PART: tuple[str, ...] = ("portal vein and splenic vein", "hepatic vessel", "colon", "intestine")
@@ -58,19 +61,10 @@ def keep_touching(mask: np.ndarray, host: np.ndarray) -> np.ndarray:
 
 def correct_sides(right: np.ndarray, left: np.ndarray, geometry: Geometry,
                   midline_x: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each component of either mask on the patient's side its centroid lies on (LPS: +x is left)."""
+    """The union of both masks split into the patient's right and left by ``sides.patient_left``."""
     union = right | left
-    box = bounding_box(union)
-    if box is None:
-        return right, left
-    labels, sizes = label_components(union, box)
-    offset = np.array([s.start for s in box])
-    on_left = np.zeros(len(sizes), dtype=bool)
-    for label, component in enumerate(ndimage.find_objects(labels), start=1):
-        inside = labels[component] == label
-        index = centroid(inside) + offset + [s.start for s in component]
-        on_left[label] = geometry.world(index)[0] > midline_x
-    return keep_labels(union, box, labels, ~on_left), keep_labels(union, box, labels, on_left)
+    on_left = patient_left(union, geometry, midline_x)
+    return union & ~on_left, on_left
 
 
 def postprocess(masks: dict[str, np.ndarray], geometry: Geometry, midline_x: float) -> dict[str, np.ndarray]:

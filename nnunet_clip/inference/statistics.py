@@ -14,9 +14,9 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 
+from nnunet_clip.components import CONNECTIVITY, bounding_box, label_components
 from nnunet_clip.evaluation.detection import presence_score
-from nnunet_clip.inference.components import CONNECTIVITY, bounding_box, label_components
-from nnunet_clip.inference.geometry import Geometry
+from nnunet_clip.geometry import Geometry
 from nnunet_clip.taxonomy import PARENTS, TUMORS
 
 

@@ -415,6 +415,60 @@ _WRITERS: dict[str, Callable[[Path, Sequence[SourceCase]], Path]] = {
 }
 
 
+# ---------------------------------------------------------------- other unpackings of one download
+
+UNPACKINGS = ("as shipped", "top folder as INPUT_DIR", "in same-named folders, one level below",
+              "top folders zipped", "zips unzipped", "zips unzipped into same-named folders")
+"""How else users lay out the same files (``unpack_as``)."""
+
+
+def _top_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _unzip(archive: Path, into: Path) -> None:
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(into)
+    archive.unlink()
+
+
+def unpack_as(input_dir: Path, unpacking: str) -> Path:
+    """Rearrange what ``write_source`` wrote below ``input_dir`` into another of ``UNPACKINGS``;
+    returns the INPUT_DIR to give ``nnunet-clip convert`` then.
+
+    * ``top folder as INPUT_DIR``: the only top-level folder (the archive's) is INPUT_DIR.
+    * ``in same-named folders, one level below``: each top-level folder ``X`` moved to ``X/X`` (an
+      archive unzipped into a folder named after it), all in a download folder inside INPUT_DIR.
+    * ``top folders zipped``: each top-level folder ``X`` replaced by ``X.zip`` holding ``X/``.
+    * ``zips unzipped`` / ``... into same-named folders``: every zip archive (3D-IRCADb's per
+      patient) unzipped where it lies, or into a folder named after it.
+    """
+    input_dir = Path(input_dir)
+    if unpacking == "as shipped":
+        return input_dir
+    if unpacking == "top folder as INPUT_DIR":
+        (top,) = _top_folders(input_dir)
+        return top
+    if unpacking == "in same-named folders, one level below":
+        download = input_dir / "download"
+        download.mkdir()
+        for entry in sorted(p for p in input_dir.iterdir() if p != download):
+            target = download / entry.name / entry.name if entry.is_dir() else download / entry.name
+            target.parent.mkdir(exist_ok=True)
+            entry.rename(target)
+        return input_dir
+    if unpacking == "top folders zipped":
+        for folder in _top_folders(input_dir):
+            _zip_folder(folder)
+        return input_dir
+    if unpacking in ("zips unzipped", "zips unzipped into same-named folders"):
+        for archive in sorted(input_dir.rglob("*.zip")):
+            same_named = unpacking.endswith("same-named folders")
+            _unzip(archive, archive.with_suffix("") if same_named else archive.parent)
+        return input_dir
+    raise ValueError(f"unknown unpacking {unpacking!r}; known: {', '.join(UNPACKINGS)}")
+
+
 def write_source(source: str, root: Path, cases: Sequence[SourceCase]) -> Path:
     """Write ``cases`` in the official layout of ``source`` below ``root``; returns the INPUT_DIR."""
     if source not in _WRITERS:

@@ -30,6 +30,11 @@ class TextEncoderSpec:
     template: str = "A computerized tomography of a {}"
 
 
+def is_local_checkpoint(pretrained: str) -> bool:
+    """Whether ``pretrained`` names a checkpoint file (a path) rather than an open_clip weights tag."""
+    return os.path.sep in pretrained or os.path.isfile(pretrained)
+
+
 def _create_model(model: str, pretrained: str):
     import open_clip
 
@@ -37,7 +42,7 @@ def _create_model(model: str, pretrained: str):
         raise InputError(f"--model {model}: not an open_clip model (see open_clip.list_models())")
     if pretrained == RANDOM_WEIGHTS:
         return open_clip.create_model(model, pretrained=None)
-    if os.path.sep in pretrained or os.path.isfile(pretrained):
+    if is_local_checkpoint(pretrained):
         if not os.path.isfile(pretrained):
             raise InputError(f"{pretrained}: CLIP checkpoint file not found")
         try:

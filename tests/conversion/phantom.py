@@ -61,10 +61,11 @@ def world(index_zyx: tuple[int, int, int]) -> tuple[float, float, float]:
 
 def case(case_id, seed: int, classes=CLASS_NAMES, body_x: tuple[int, int] | None = None,
          **meta) -> SourceCase:
-    """A phantom with blocks for ``classes`` (their hosts too) and a noisy soft-tissue body;
-    outside ``body_x`` (x index range, end excluded) the phantom is air."""
+    """A phantom with blocks for ``classes`` (their hosts too) and a noisy soft-tissue body above a
+    slice of air; outside ``body_x`` (x index range, end excluded) the phantom is air too."""
     rng = np.random.default_rng(seed)
     array = rng.integers(20, 60, SHAPE).astype(np.int16)
+    array[0] = -1000  # a slice of air below the body (no structure there): a CT, not an MR image
     if body_x is not None:
         array[:, :, :body_x[0]] = -1000
         array[:, :, body_x[1]:] = -1000

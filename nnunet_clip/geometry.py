@@ -45,6 +45,16 @@ def centroid(mask: np.ndarray) -> np.ndarray:
                      for axis in range(3)]) / total
 
 
+def not_ct_warning(image: np.ndarray) -> str | None:
+    """Why ``image`` does not look like a CT in Hounsfield units, or None: it has no voxel of air (below
+    ``BODY_HU``), as an MR image or a CT stored without its rescale to HU, where neither the body's
+    midline nor nnU-Net's CT normalisation holds."""
+    if image.size and image.min() > BODY_HU:
+        return (f"no voxel below {BODY_HU} HU (no air): not a CT in Hounsfield units? (an MR image, or a CT "
+                f"without its rescale to HU); results will be unreliable")
+    return None
+
+
 def body_midline_x(image: np.ndarray, geometry: Geometry) -> float:
     """World x (mm; LPS: larger is the patient's left) of the body's centroid, or of the image centre if no body."""
     body = image > BODY_HU

@@ -10,7 +10,7 @@ CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
 def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     """The smallest box holding the mask, widened by ``margin`` voxels within the array; None if empty."""
-    found = ndimage.find_objects(mask.view(np.uint8))
+    found = ndimage.find_objects(mask.view(np.uint8)) if mask.size else None
     if not found:
         return None
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(found[0], mask.shape))
