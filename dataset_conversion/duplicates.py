@@ -2,10 +2,13 @@
 
 Headers are not trusted: LiTS 28-47 carry identity affines while 3D-IRCADb has the true
 geometry, and the same scan comes as NIfTI int16, float32 or DICOM. A *fingerprint* is the sorted
-array shape and a coarse histogram of the HU values, both unchanged by any axis permutation, flip,
-header or dtype. Cases with a close fingerprint are then compared voxel by voxel under every
-permutation and flip of the axes that fits the shape: the scans are one when at most
-``MAX_DIFFERENT`` of the voxels differ by more than 1 HU (values clipped to ``HU_RANGE``).
+array shape, a coarse histogram of the HU values and their mean, all unchanged by any axis
+permutation, flip, header or dtype. ``DuplicateIndex`` files fingerprints by shape and mean
+(``MEAN_CELL_HU`` wide cells): a new scan is compared only with the stored scans of its shape
+whose mean lies in its cell or a neighbouring one and whose histogram is close, voxel by voxel
+under every permutation and flip of the axes that fits the shape. The scans are one when at most
+``MAX_DIFFERENT`` of the voxels differ by more than 1 HU (values clipped to ``HU_RANGE``): such
+copies differ in mean by at most ``MAX_DIFFERENT`` x 4095 + 1 HU, well within one cell.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from dataset_conversion.labels import ATOM_CLASSES, ATOM_VALUE, resolve
+from dataset_conversion.labels import AtomTable
 
 HU_RANGE = (-1024, 3071)
 BINS = np.array([-1024, -900, -700, -500, -300, -150, -75, -25, 0, 25, 50, 75, 100, 150, 250, 400,
@@ -23,6 +26,7 @@ BINS = np.array([-1024, -900, -700, -500, -300, -150, -75, -25, 0, 25, 50, 75, 1
 HISTOGRAM_TOLERANCE = 0.02
 MAX_DIFFERENT = 1e-3
 MAX_DIFFERENT_SAMPLE = 1e-2
+MEAN_CELL_HU = 8.0
 
 Transform = tuple[tuple[int, ...], tuple[int, ...]]
 """(axis permutation, flipped axes) taking a new array onto an existing case's array."""
@@ -33,21 +37,46 @@ def _clipped(array: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(array: np.ndarray) -> str:
-    """``"<sorted shape>:<histogram>"``, the histogram as thousandths in hexadecimal."""
-    counts, _ = np.histogram(_clipped(array), bins=BINS)
+    """``"<sorted shape>:<histogram>:<mean HU>"``, the histogram as thousandths in hexadecimal."""
+    clipped = _clipped(array)
+    counts, _ = np.histogram(clipped, bins=BINS)
     shares = np.rint(1000 * counts / max(array.size, 1)).astype(int)
-    return "x".join(map(str, sorted(array.shape))) + ":" + "".join(f"{s:03x}" for s in shares)
+    mean = float(clipped.mean(dtype=np.float64)) if array.size else 0.0
+    return "x".join(map(str, sorted(array.shape))) + ":" + "".join(f"{s:03x}" for s in shares) + f":{mean:.1f}"
 
 
 def similar(a: str, b: str) -> bool:
     """Whether two fingerprints may belong to one scan."""
-    shape_a, hist_a = a.split(":")
-    shape_b, hist_b = b.split(":")
+    shape_a, hist_a, _ = a.split(":")
+    shape_b, hist_b, _ = b.split(":")
     if shape_a != shape_b or len(hist_a) != len(hist_b):
         return False
     ha = np.array([int(hist_a[i:i + 3], 16) for i in range(0, len(hist_a), 3)])
     hb = np.array([int(hist_b[i:i + 3], 16) for i in range(0, len(hist_b), 3)])
     return np.abs(ha - hb).sum() <= 1000 * HISTOGRAM_TOLERANCE
+
+
+class DuplicateIndex:
+    """Stored fingerprints filed by (sorted shape, mean cell), for the candidates of a new scan."""
+
+    def __init__(self):
+        self._cells: dict[tuple[str, int], list[tuple[int, str, str]]] = {}
+        self._size = 0
+
+    @staticmethod
+    def _key(fingerprint: str) -> tuple[str, int]:
+        shape, _, mean = fingerprint.split(":")
+        return shape, int(np.floor(float(mean) / MEAN_CELL_HU))
+
+    def add(self, case_id: str, fingerprint: str) -> None:
+        self._cells.setdefault(self._key(fingerprint), []).append((self._size, case_id, fingerprint))
+        self._size += 1
+
+    def candidates(self, fingerprint: str) -> list[str]:
+        """The stored cases that may be the scan of ``fingerprint``, in the order they were added."""
+        shape, cell = self._key(fingerprint)
+        near = sorted(entry for c in (cell - 1, cell, cell + 1) for entry in self._cells.get((shape, c), ()))
+        return [case for _, case, other in near if similar(fingerprint, other)]
 
 
 def apply(array: np.ndarray, transform: Transform) -> np.ndarray:
@@ -79,8 +108,8 @@ def alignment(new: np.ndarray, existing: np.ndarray) -> Transform | None:
     return None
 
 
-def merge_atoms(a: np.ndarray, b: np.ndarray, annotated_a: Iterable[str],
-                annotated_b: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
+def merge_atoms(a: np.ndarray, b: np.ndarray, annotated_a: Iterable[str], annotated_b: Iterable[str],
+                table: AtomTable) -> tuple[np.ndarray, dict[str, int]]:
     """One label of two copies of a scan (atom values, same array space).
 
     ``a`` (the case already in the dataset) keeps its classes; ``b`` adds the classes that only it
@@ -88,22 +117,22 @@ def merge_atoms(a: np.ndarray, b: np.ndarray, annotated_a: Iterable[str],
     the voxels where the copies disagree (a class both annotate) or where ``b``'s class had to be
     dropped (it cannot share the voxel with ``a``'s class).
     """
-    n = len(ATOM_CLASSES)
-    pairs = a.astype(np.uint16) * n + b
+    n = max(table.classes) + 1
+    pairs = a.astype(np.int64) * n + b
     counts = np.bincount(pairs.ravel(), minlength=n * n)
     shared = set(annotated_a) & set(annotated_b)
     only_b = set(annotated_b) - set(annotated_a)
-    lut = np.zeros(n * n, np.uint8)
+    lut = np.zeros(n * n, table.dtype)
     conflicts: Counter[str] = Counter()
     for pair in np.flatnonzero(counts):
-        in_a, in_b = ATOM_CLASSES[pair // n], ATOM_CLASSES[pair % n]
+        in_a, in_b = table.classes[pair // n], table.classes[pair % n]
         for c in shared:
             if (c in in_a) != (c in in_b):
                 conflicts[c] += int(counts[pair])
         added = sorted(c for c in in_b if c in only_b)
-        kept = resolve([*in_a, *added])
+        kept = table.resolve([*in_a, *added])
         for c in added:
             if c not in kept:
                 conflicts[c] += int(counts[pair])
-        lut[pair] = ATOM_VALUE[frozenset(kept)]
+        lut[pair] = table.value[frozenset(kept)]
     return lut[pairs], dict(conflicts)
