@@ -1,7 +1,8 @@
 """Any nnU-Net raw dataset: ``DatasetXXX_Name/{dataset.json, imagesTr/<case>_0000<ending>, labelsTr/<case><ending>}``.
 
 Class names come from dataset.json ``labels`` (``dataset_conversion.class_names``: renames,
-aliases, added classes); every case annotates all of them. With integer labels each value is one
+aliases, added classes); every case annotates all of them, unless dataset.json says otherwise in
+``annotated_classes`` (a dataset written by ``convert``, or any partially labelled one). With integer labels each value is one
 class; a value whose class is declared inside another class of the dataset (``--parent``) stands
 for both, since an integer label map can show only one. With regions (lists of values) a value
 stands for every class whose region holds it, and a class the dataset adds lies inside the
@@ -20,7 +21,7 @@ from dataset_conversion.class_names import added_classes, check_renames, renamed
 from dataset_conversion.labels import AtomTable
 from dataset_conversion.source import Case, Found, Options, Source, read_pair
 from nnunet_clip.errors import InputError
-from nnunet_clip.vocabulary import DEFAULT, Vocabulary
+from nnunet_clip.vocabulary import ANNOTATED_KEY, DEFAULT, Vocabulary
 
 
 def read_dataset_json(root: Path) -> dict:
@@ -125,9 +126,14 @@ class NnUNetRaw(Source):
         if not images:
             raise discover.nothing_found(root, self.name, f"imagesTr/case_0000{ending}")
         name = source_name(root, options)
-        cases = [Case(case, (images[case], labels[case]), annotated,
-                      partial(read_pair, images[case], labels[case], values, name))
-                 for case in discover.sort_ids(images)]
+        given = meta.get(ANNOTATED_KEY)
+        cases = []
+        for case in discover.sort_ids(images):
+            if given is not None and case not in given:
+                raise InputError(f"{path}: case '{case}' is missing from '{ANNOTATED_KEY}'")
+            own = annotated if given is None else tuple(table.expand(renamed(n, options) for n in given[case]))
+            cases.append(Case(case, (images[case], labels[case]), own,
+                              partial(read_pair, images[case], labels[case], values, name)))
         return Found(cases, 0, classes, name)
 
 

@@ -23,6 +23,8 @@ from nnunet_clip.taxonomy import (CLASS_NAMES, PARENTS, SIDE_WORDS, canonical_na
                                   other_side, region_labels, side_of, without_side)
 
 ADDED_CLASSES_KEY = "added_classes"
+ANNOTATED_KEY = "annotated_classes"
+"""dataset.json: case identifier -> the classes that case annotates (the others are unknown for it)."""
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,14 @@ from scipy.ndimage import find_objects
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.detection import largest_component_ml
 from nnunet_clip.evaluation.metrics import dice, normalized_surface_dice
-from nnunet_clip.evaluation.tolerances import class_key
-from nnunet_clip.taxonomy import TUMORS, region_class_names
+from nnunet_clip.taxonomy import canonical_name, is_lesion, region_class_names
 
 Box = tuple[slice, ...]
 
 
 def class_values(labels: dict) -> dict[str, tuple[int, ...]]:
     """Class name (universal where known) -> its label values, from a dataset.json-style ``labels``."""
-    return {class_key(name): tuple(int(v) for v in (labels[name] if isinstance(labels[name], list) else [labels[name]]))
+    return {canonical_name(name): tuple(int(v) for v in (labels[name] if isinstance(labels[name], list) else [labels[name]]))
             for name in region_class_names(labels)}
 
 
@@ -106,7 +105,7 @@ def evaluate_case(task: CaseTask) -> dict[str, dict]:
                   "tolerance_mm": tolerance,
                   "ref_voxels": int(np.count_nonzero(ref_mask)),
                   "pred_voxels": int(np.count_nonzero(pred_mask))}
-        if name in TUMORS:
+        if is_lesion(name):
             largest = largest_component_ml(pred_mask, spacing)
             scores.update(ref_positive=scores["ref_voxels"] > 0, pred_positive=largest > task.min_tumor_ml,
                           pred_largest_component_ml=largest)

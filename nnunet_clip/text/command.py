@@ -46,7 +46,7 @@ def dataset_folders(dataset: str) -> tuple[str, list[Path], Path]:
 def run(args: argparse.Namespace) -> None:
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
-    from nnunet_clip.taxonomy import region_class_names
+    from nnunet_clip.dataset_classes import class_names as dataset_class_names
     from nnunet_clip.text.clip_encoder import encode_prompts
     from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
     from nnunet_clip.text.similarity_plot import save_similarity_png
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise InputError(f"--template: {e}") from e
     name, folders, dataset_json = dataset_folders(args.dataset)
-    class_names = region_class_names(load_json(dataset_json)["labels"])
+    class_names = dataset_class_names(load_json(dataset_json)["labels"], str(dataset_json))
     spec = TextEncoderSpec(args.model, args.pretrained, template)
     print(f"Embedding {len(class_names)} classes of {name} with {spec.model} ({spec.pretrained} weights), "
           f"template {template!r}")
