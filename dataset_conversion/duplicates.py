@@ -5,8 +5,9 @@ geometry, and the same scan comes as NIfTI int16, float32 or DICOM. A *fingerpri
 array shape, a coarse histogram of the HU values and their mean, all unchanged by any axis
 permutation, flip, header or dtype. ``DuplicateIndex`` files fingerprints by shape and mean
 (``MEAN_CELL_HU`` wide cells): a new scan is compared only with the stored scans of its shape
-whose mean lies in its cell or a neighbouring one and whose histogram is close, voxel by voxel
-under every permutation and flip of the axes that fits the shape. The scans are one when at most
+whose mean lies in its cell or a neighbouring one and whose histogram is close; first by
+thumbnails (``THUMBNAIL_SIZE`` voxels per axis) under every permutation and flip of the axes,
+then voxel by voxel under the transforms whose thumbnails agree. The scans are one when at most
 ``MAX_DIFFERENT`` of the voxels differ by more than 1 HU (values clipped to ``HU_RANGE``): such
 copies differ in mean by at most ``MAX_DIFFERENT`` x 4095 + 1 HU, well within one cell.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -25,7 +26,8 @@ BINS = np.array([-1024, -900, -700, -500, -300, -150, -75, -25, 0, 25, 50, 75, 1
                  700, 1000, 1500, 3072])
 HISTOGRAM_TOLERANCE = 0.02
 MAX_DIFFERENT = 1e-3
-MAX_DIFFERENT_SAMPLE = 1e-2
+MAX_DIFFERENT_THUMBNAIL = 1e-2
+THUMBNAIL_SIZE = 8
 MEAN_CELL_HU = 8.0
 
 Transform = tuple[tuple[int, ...], tuple[int, ...]]
@@ -36,12 +38,20 @@ def _clipped(array: np.ndarray) -> np.ndarray:
     return np.clip(array, *HU_RANGE).astype(np.int16)
 
 
+def _hu_counts(array: np.ndarray) -> np.ndarray:
+    """Voxels per HU value of ``HU_RANGE`` (values clipped to it), counted a few slices at a time."""
+    counts = np.zeros(HU_RANGE[1] - HU_RANGE[0] + 1, np.int64)
+    for k in range(0, len(array), 8):
+        counts += np.bincount((_clipped(array[k:k + 8]) - np.int16(HU_RANGE[0])).ravel(), minlength=len(counts))
+    return counts
+
+
 def fingerprint(array: np.ndarray) -> str:
     """``"<sorted shape>:<histogram>:<mean HU>"``, the histogram as thousandths in hexadecimal."""
-    clipped = _clipped(array)
-    counts, _ = np.histogram(clipped, bins=BINS)
-    shares = np.rint(1000 * counts / max(array.size, 1)).astype(int)
-    mean = float(clipped.mean(dtype=np.float64)) if array.size else 0.0
+    counts = _hu_counts(array)
+    size = max(array.size, 1)
+    shares = np.rint(1000 * np.add.reduceat(counts, BINS[:-1] - HU_RANGE[0]) / size).astype(int)
+    mean = float(counts @ np.arange(HU_RANGE[0], HU_RANGE[1] + 1)) / size
     return "x".join(map(str, sorted(array.shape))) + ":" + "".join(f"{s:03x}" for s in shares) + f":{mean:.1f}"
 
 
@@ -86,25 +96,43 @@ def apply(array: np.ndarray, transform: Transform) -> np.ndarray:
     return np.flip(out, flips) if flips else out
 
 
+TRANSFORMS: tuple[Transform, ...] = tuple((permutation, flips) for permutation in itertools.permutations(range(3))
+                                          for n_flips in range(4) for flips in itertools.combinations(range(3), n_flips))
+"""Every axis permutation with every set of flipped axes, the identity first."""
+
+
+def thumbnail(array: np.ndarray) -> np.ndarray:
+    """``THUMBNAIL_SIZE`` voxels per axis of ``array`` (every n-th one, clipped HU): what a scan is compared by
+    before its voxels are."""
+    steps = tuple(max(1, s // THUMBNAIL_SIZE) for s in array.shape)
+    return _clipped(array[::steps[0], ::steps[1], ::steps[2]])
+
+
+def thumbnails(array: np.ndarray) -> dict[Transform, np.ndarray]:
+    """The thumbnail of ``array`` under every transform, to be compared with stored scans' own thumbnails."""
+    return {t: thumbnail(apply(array, t)) for t in TRANSFORMS}
+
+
 def _same(a: np.ndarray, b: np.ndarray, limit: float) -> bool:
     different = np.count_nonzero(np.abs(a.astype(np.int32) - b) > 1)
     return different <= limit * a.size
 
 
-def alignment(new: np.ndarray, existing: np.ndarray) -> Transform | None:
-    """The axis permutation and flips that make ``new`` the same scan as ``existing``, if any."""
-    new, existing = _clipped(new), _clipped(existing)
-    step = tuple(max(1, s // 16) for s in existing.shape)
-    coarse = existing[::step[0], ::step[1], ::step[2]]
-    for permutation in itertools.permutations(range(3)):
-        if tuple(new.shape[p] for p in permutation) != existing.shape:
-            continue
-        for n_flips in range(4):
-            for flips in itertools.combinations(range(3), n_flips):
-                candidate = apply(new, (permutation, flips))
-                if (_same(candidate[::step[0], ::step[1], ::step[2]], coarse, MAX_DIFFERENT_SAMPLE)
-                        and _same(candidate, existing, MAX_DIFFERENT)):
-                    return permutation, flips
+def matching_transforms(new: Mapping[Transform, np.ndarray], existing: np.ndarray) -> list[Transform]:
+    """The transforms under which the thumbnails ``new`` (of ``thumbnails``) agree with ``existing``'s thumbnail."""
+    return [t for t, th in new.items() if th.shape == existing.shape and _same(th, existing, MAX_DIFFERENT_THUMBNAIL)]
+
+
+def alignment(new: np.ndarray, existing: np.ndarray, transforms: Iterable[Transform] | None = None) -> Transform | None:
+    """The axis permutation and flips (of ``transforms``, default those whose thumbnails agree) that make
+    ``new`` the same scan as ``existing``, if any."""
+    if transforms is None:
+        transforms = matching_transforms(thumbnails(new), thumbnail(existing))
+    clipped = _clipped(existing)
+    for transform in transforms:
+        candidate = apply(new, transform)
+        if candidate.shape == clipped.shape and _same(_clipped(candidate), clipped, MAX_DIFFERENT):
+            return transform
     return None
 
 

@@ -110,6 +110,7 @@ class Staged:
     files: list[str]
     annotated: list[str]
     fingerprint: str
+    thumbnails: dict[duplicates.Transform, np.ndarray]
     image: Path
     label: Path
 
@@ -124,9 +125,10 @@ def stage_case(case: Case, source: str, input_dir: Path, folder: Path, table: At
     image, labelmap = case.read()
     image, label = _canonical(image, table.to_atoms(labelmap, image))
     tag = f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{source}_{case.source_id}"
+    array = sitk.GetArrayViewFromImage(image)
     staged = Staged(source, case.source_id,
                     [str(f.relative_to(input_dir)) if f.is_relative_to(input_dir) else str(f) for f in case.files],
-                    list(case.annotated), duplicates.fingerprint(sitk.GetArrayViewFromImage(image)),
+                    list(case.annotated), duplicates.fingerprint(array), duplicates.thumbnails(array),
                     folder / "imagesTr" / f"{tag}_0000{FILE_ENDING}", folder / "labelsTr" / f"{tag}{FILE_ENDING}")
     try:
         sitk.WriteImage(image, str(staged.image), useCompression=True)
@@ -188,6 +190,8 @@ class RawDataset:
         self.index = duplicates.DuplicateIndex()
         for case, fingerprint in self.record.fingerprints.items():
             self.index.add(case, fingerprint)
+        self._thumbnails: dict[str, np.ndarray] = {}
+        """Thumbnails of the cases met as candidates or added in this call."""
         self.images.mkdir(parents=True, exist_ok=True)
         self.labels.mkdir(exist_ok=True)
         recorded = {r["source"] for records in self.record.sources.values() for r in records}
@@ -241,13 +245,23 @@ class RawDataset:
         """The classes case ``case_id`` annotates: the union over its source cases."""
         return self.vocabulary.sort(self.record.annotated[case_id])
 
+    def _thumbnail(self, case: str) -> np.ndarray:
+        if case not in self._thumbnails:
+            self._thumbnails[case] = duplicates.thumbnail(_read_array(self.images / f"{case}_0000{FILE_ENDING}"))
+        return self._thumbnails[case]
+
     def _duplicate_of(self, staged: Staged) -> tuple[str, duplicates.Transform] | None:
+        """The stored case whose scan ``staged`` is, and the transform onto it: candidates from the index,
+        compared by thumbnails, then voxel by voxel."""
         array = None
         for case in self.index.candidates(staged.fingerprint):
-            array = _read_array(staged.image) if array is None else array
-            transform = duplicates.alignment(array, _read_array(self.images / f"{case}_0000{FILE_ENDING}"))
-            if transform is not None:
-                return case, transform
+            transforms = duplicates.matching_transforms(staged.thumbnails, self._thumbnail(case))
+            if transforms:
+                array = _read_array(staged.image) if array is None else array
+                transform = duplicates.alignment(array, _read_array(self.images / f"{case}_0000{FILE_ENDING}"),
+                                                 transforms)
+                if transform is not None:
+                    return case, transform
         return None
 
     def commit(self, staged: Staged) -> tuple[str, bool]:
@@ -267,6 +281,7 @@ class RawDataset:
                 os.replace(staged.label, self.labels / f"{case_id}{FILE_ENDING}")
                 self.record.append({"record": "case", "case": case_id, **record})
                 self.index.add(case_id, staged.fingerprint)
+                self._thumbnails[case_id] = staged.thumbnails[duplicates.TRANSFORMS[0]]
             return case_id, match is not None
         finally:
             staged.discard()
