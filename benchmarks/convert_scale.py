@@ -11,7 +11,8 @@ The conversion runs as a user runs it, in its own process. Every second the benc
 cases recorded (the case lines of provenance.jsonl) and the summed proportional set size (PSS) of
 the command and its worker processes. It reports, for each stretch between ``--checkpoints`` (case
 counts), the cases converted per minute and the peak memory, and the sizes of dataset.json and
-provenance.jsonl, as JSON on stdout and in ``--out``.
+provenance.jsonl, as JSON on stdout and in ``--out``; the command's own output goes to
+``--work``/convert.log.
 
     python benchmarks/convert_scale.py --cases 2000 --processes 2 --work convert_scale    # the full run
     python benchmarks/convert_scale.py --cases 100 --checkpoints 25 50 100 --work convert_scale
@@ -26,7 +27,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -96,28 +96,22 @@ def recorded_cases(record: Path) -> int:
         return 0
 
 
-def convert(source: Path, raw: Path, processes: int) -> tuple[list[tuple[float, int, int]], float]:
-    """Run the conversion; returns (seconds, cases recorded, PSS bytes) every second, and the total seconds."""
+def convert(source: Path, raw: Path, processes: int, log: Path) -> tuple[list[tuple[float, int, int]], float]:
+    """Run the conversion (its output to ``log``); returns (seconds, cases recorded, PSS bytes) every second,
+    and the total seconds."""
     command = [sys.executable, "-m", "nnunet_clip.cli", "convert", "nnunet", str(source), "-d", str(DATASET_ID),
                "-np", str(processes)]
     record = raw / f"Dataset{DATASET_ID:03d}_Universal" / "provenance.jsonl"
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, "nnUNet_raw": str(raw)}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
     samples: list[tuple[float, int, int]] = []
-
-    def sample():
+    start = time.perf_counter()
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, env={**os.environ, "nnUNet_raw": str(raw)}, stdout=output, stderr=output)
         while process.poll() is None:
             samples.append((time.perf_counter() - start, recorded_cases(record), tree_pss(process.pid)))
             time.sleep(1.0)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = process.communicate()
     seconds = time.perf_counter() - start
-    sampler.join()
     if process.returncode != 0:
-        raise RuntimeError(f"convert failed ({process.returncode}): {stderr[-2000:]}")
+        raise RuntimeError(f"convert failed ({process.returncode}); see {log}")
     samples.append((seconds, recorded_cases(record), 0))
     return samples, seconds
 
@@ -151,7 +145,7 @@ def main() -> None:
     generated = write_source(source, args.cases, tuple(args.shape), args.processes)
     raw = args.work / "raw"
     shutil.rmtree(raw, ignore_errors=True)
-    samples, seconds = convert(source, raw, args.processes)
+    samples, seconds = convert(source, raw, args.processes, args.work / "convert.log")
     dataset = raw / f"Dataset{DATASET_ID:03d}_Universal"
     result = {
         "cases": args.cases, "shape": list(args.shape), "processes": args.processes,
