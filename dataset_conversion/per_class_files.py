@@ -102,16 +102,19 @@ class PerClassFiles(Source):
         return Found(cases, skipped, classes, name)
 
 
+ABDOMENATLAS_FILES = (
+    "aorta", "gall_bladder", "kidney_left", "kidney_right", "liver", "pancreas", "postcava", "spleen", "stomach",
+    "adrenal_gland_left", "adrenal_gland_right", "bladder", "celiac_trunk", "colon", "duodenum", "esophagus",
+    "femur_left", "femur_right", "hepatic_vessel", "intestine", "lung_left", "lung_right",
+    "portal_vein_and_splenic_vein", "prostate", "rectum")
+"""The mask files of AbdomenAtlas 1.1's 25 classes."""
+ABDOMENATLAS_RENAMES = {"femur_left": "left head of femur", "femur_right": "right head of femur"}
 ABDOMENATLAS = PerClassFiles(
     name="abdomenatlas",
     summary="AbdomenAtlas 1.0/1.1 (BDMAP_xxxxxxxx/ct.nii.gz, segmentations/<organ>.nii.gz); cases without image skipped",
-    renames={"femur_left": "left head of femur", "femur_right": "right head of femur"},
+    renames=ABDOMENATLAS_RENAMES,
     skip_missing_images=True,
     prefix="abdomenatlas",
-    annotated=tuple(DEFAULT.sort(canonical_name(n) for n in (
-        "aorta", "gall_bladder", "kidney_left", "kidney_right", "liver", "pancreas", "postcava", "spleen", "stomach",
-        "adrenal_gland_left", "adrenal_gland_right", "bladder", "celiac_trunk", "colon", "duodenum", "esophagus",
-        "left head of femur", "right head of femur", "hepatic_vessel", "intestine", "lung_left", "lung_right",
-        "portal_vein_and_splenic_vein", "prostate", "rectum"))),
+    annotated=tuple(DEFAULT.sort(canonical_name(ABDOMENATLAS_RENAMES.get(f, f)) for f in ABDOMENATLAS_FILES)),
 )
 PER_CLASS_FILES = PerClassFiles()

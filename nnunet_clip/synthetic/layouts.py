@@ -41,7 +41,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from dataset_conversion import (abdomenct, amos, btcv, ct_org, ircadb, kits, lits, msd, pancreas_ct,
-                                totalsegmentator, word)
+                                per_class_files, totalsegmentator, word)
 from dataset_conversion.labels import UNSIDED
 from nnunet_clip import taxonomy
 
@@ -427,22 +427,13 @@ def _per_class_files(root: Path, cases: Sequence[SourceCase]) -> Path:
     return root
 
 
-_ABDOMENATLAS_FILES = {
-    "aorta": "aorta", "gall_bladder": "gall bladder", "kidney_left": "left kidney", "kidney_right": "right kidney",
-    "liver": "liver", "pancreas": "pancreas", "postcava": "postcava", "spleen": "spleen", "stomach": "stomach",
-    "adrenal_gland_left": "left adrenal gland", "adrenal_gland_right": "right adrenal gland", "bladder": "bladder",
-    "celiac_trunk": "celiac trunk", "colon": "colon", "duodenum": "duodenum", "esophagus": "esophagus",
-    "femur_left": "left head of femur", "femur_right": "right head of femur", "hepatic_vessel": "hepatic vessel",
-    "intestine": "intestine", "lung_left": "left lung", "lung_right": "right lung",
-    "portal_vein_and_splenic_vein": "portal vein and splenic vein", "prostate": "prostate", "rectum": "rectum",
-}
-
-
 def _abdomenatlas(root: Path, cases: Sequence[SourceCase]) -> Path:
+    classes = {f: taxonomy.canonical_name(per_class_files.ABDOMENATLAS_RENAMES.get(f, f))
+               for f in per_class_files.ABDOMENATLAS_FILES}
     for case in cases:
-        masks = _masks(case, set(_ABDOMENATLAS_FILES.values()))
+        masks = _masks(case, set(classes.values()))
         _mask_files(case, root / f"AbdomenAtlas1.1Mini/BDMAP_{_number(case):08d}",
-                    {f: masks[c] for f, c in _ABDOMENATLAS_FILES.items() if c in masks})
+                    {f: masks[c] for f, c in classes.items() if c in masks})
     return root
 
 
