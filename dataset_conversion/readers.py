@@ -155,10 +155,11 @@ def label_codes(array: np.ndarray, path: Path, defined: Collection[int], source:
         raise InputError(f"{path}: label value {bad} is not defined by {source} "
                          f"(defined: {', '.join(map(str, sorted(allowed)))})")
     codes = array.astype(np.uint8 if high < 256 else np.uint16)
-    present = np.flatnonzero(np.bincount(codes.ravel(), minlength=1))
-    undefined = sorted(set(present.tolist()) - allowed)
-    if undefined:
-        raise InputError(f"{path}: label value {undefined[0]} is not defined by {source} "
+    known = np.zeros(max(allowed) + 1, bool)
+    known[list(allowed)] = True
+    if not known[codes].all():
+        undefined = int(np.unique(codes[~known[codes]])[0])
+        raise InputError(f"{path}: label value {undefined} is not defined by {source} "
                          f"(defined: {', '.join(map(str, sorted(allowed)))})")
     return codes
 

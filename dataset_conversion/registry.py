@@ -1,8 +1,8 @@
 """All sources, by the SOURCE name of ``nnunet-clip convert``."""
 from __future__ import annotations
 
-from dataset_conversion import (abdomenct, amos, btcv, chaos, ct_org, ircadb, kits, lits, msd,
-                                pancreas_ct, totalsegmentator, word)
+from dataset_conversion import (abdomenct, amos, btcv, chaos, ct_org, ircadb, kits, lits, msd, nnunet_raw,
+                                pancreas_ct, per_class_files, totalsegmentator, word)
 from dataset_conversion.source import Source
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
@@ -22,4 +22,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     *msd.SOURCES,
     ct_org.SOURCE,
     totalsegmentator.SOURCE,
+    per_class_files.ABDOMENATLAS,
+    nnunet_raw.SOURCE,
+    per_class_files.PER_CLASS_FILES,
 )}

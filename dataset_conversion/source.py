@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from dataset_conversion import discover, readers
 from dataset_conversion.labels import LabelMap, expand, value_table
 from nnunet_clip.errors import InputError
+from nnunet_clip.vocabulary import ClassInfo
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,18 @@ class Options:
     kits_aggregation: str = "majority"
     gibson: Path | None = None
     amos_meta: Path | None = None
+    classes: str = "universal"
+    """totalsegmentator: "universal" (the structures of the universal classes) or "all"."""
+    renames: Mapping[str, str] = field(default_factory=dict)
+    """nnunet, per-class-files: a source's class name (normalised) -> the name to use instead."""
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """A class the source adds (canonical name) -> the classes it lies inside."""
+    sides: Mapping[str, str | None] = field(default_factory=dict)
+    """A class the source adds -> its side, overriding the side word of its name (None: no side)."""
+    image_name: str = "ct.nii.gz"
+    """per-class-files: the file name of each case's image."""
+    source_name: str | None = None
+    """nnunet, per-class-files: the name of the source in case ids (default: from INPUT_DIR)."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +52,13 @@ class Case:
 
 @dataclass(frozen=True)
 class Found:
-    """A source's cases below INPUT_DIR, and the images it skipped (no labels, not CT)."""
+    """A source's cases below INPUT_DIR, the images it skipped (no labels, not CT), the classes it
+    adds to the universal ones, and, for a generic source, its name in case ids."""
 
     cases: list[Case]
     skipped: int = 0
+    classes: Mapping[str, ClassInfo] = field(default_factory=dict)
+    name: str | None = None
 
 
 class Source:

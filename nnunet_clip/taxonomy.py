@@ -12,7 +12,7 @@ the set of atoms that contain it. ``dataset_labels`` writes the matching ``label
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 CLASS_NAMES: tuple[str, ...] = (
     "spleen",
@@ -117,64 +117,113 @@ _ALIASES: dict[str, str] = {
 }
 
 
-def _normalise(name: str) -> str:
+LESION_WORDS = frozenset({"tumor", "tumour", "tumors", "tumours", "cyst", "cysts", "lesion", "lesions", "cancer",
+                          "carcinoma", "metastasis", "metastases", "nodule", "nodules"})
+"""A class whose name holds one of these words is a lesion (tumour detection, post-processing)."""
+
+SIDE_WORDS = ("right", "left")
+
+
+def normalise(name: str) -> str:
+    """``name`` in lower case, with ``_`` and ``-`` as spaces and runs of spaces as one."""
     return re.sub(r"\s+", " ", name.replace("_", " ").replace("-", " ")).strip().lower()
 
 
 def canonical_name(name: str) -> str:
-    """The universal class name of ``name`` (case-insensitive, aliases accepted); KeyError if unknown."""
-    key = _normalise(name)
-    if key in CLASS_INDEX:
-        return key
-    if key in _ALIASES:
-        return _ALIASES[key]
-    raise KeyError(f"unknown class name {name!r}; known: {', '.join(CLASS_NAMES)}")
+    """The stored form of a class name: a universal class for its name or an alias (any case and
+    spacing), else the normalised name itself, a class outside the default vocabulary."""
+    key = normalise(name)
+    return key if key in CLASS_INDEX else _ALIASES.get(key, key)
 
 
 def is_known(name: str) -> bool:
     """Whether ``name`` is a universal class or one of its aliases."""
-    try:
-        canonical_name(name)
-    except KeyError:
-        return False
-    return True
+    return canonical_name(name) in CLASS_INDEX
 
 
-def _all_atoms() -> tuple[frozenset[str], ...]:
-    singletons = [frozenset([n]) for n in CLASS_NAMES]
-    hosted = sorted(((CLASS_INDEX[child], CLASS_INDEX[parent]), frozenset([parent, child]))
-                    for child, parents in PARENTS.items() for parent in parents)
-    return tuple(singletons + [atom for _, atom in hosted])
+def is_lesion(name: str) -> bool:
+    """Whether the class is a lesion: a word of its name is in ``LESION_WORDS`` (every universal tumour
+    and the kidney cyst are)."""
+    return not LESION_WORDS.isdisjoint(canonical_name(name).split())
 
 
-ATOMS: tuple[frozenset[str], ...] = _all_atoms()
-"""Every set of classes one voxel can belong to: each class alone, each structure with its host."""
+def side_of(name: str) -> str | None:
+    """"right" or "left" when that word is part of the class name, else None."""
+    words = canonical_name(name).split()
+    found = [s for s in SIDE_WORDS if s in words]
+    return found[0] if len(found) == 1 else None
+
+
+def other_side(name: str) -> str:
+    """``name`` with its side word swapped ("rib left 1" -> "rib right 1")."""
+    swap = dict(zip(SIDE_WORDS, reversed(SIDE_WORDS)))
+    return " ".join(swap.get(w, w) for w in canonical_name(name).split())
+
+
+def without_side(name: str) -> str:
+    """``name`` without its side word ("right adrenal gland" -> "adrenal gland")."""
+    return " ".join(w for w in canonical_name(name).split() if w not in SIDE_WORDS)
 
 
 def sort_classes(names: Iterable[str]) -> list[str]:
-    """Canonical names in universal order, duplicates removed."""
-    return sorted({canonical_name(n) for n in names}, key=CLASS_INDEX.__getitem__)
+    """Canonical names, duplicates removed: universal classes in universal order, then the others
+    alphabetically."""
+    return sorted({canonical_name(n) for n in names}, key=lambda n: (CLASS_INDEX.get(n, len(CLASS_INDEX) + 1), n))
 
 
-def dataset_labels(class_names: Sequence[str] = CLASS_NAMES) -> tuple[dict, list[int]]:
-    """``labels`` and ``regions_class_order`` of a dataset.json holding ``class_names``.
+def _host_sets(name: str, parents: Mapping[str, Sequence[str]], seen: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+    """Each set of classes that ``name`` can lie inside: a parent, with any of that parent's own host sets."""
+    if name in seen:
+        raise ValueError(f"class {name!r} lies inside itself (parents: {' -> '.join([*seen, name])})")
+    out = []
+    for parent in parents.get(name, ()):
+        out.append(frozenset([parent]))
+        out.extend(frozenset([parent]) | h for h in _host_sets(parent, parents, seen | {name}))
+    return out
 
-    Atoms are the subsets of the given classes in ``ATOMS`` order, numbered 1, 2, ... so that the
-    label values are consecutive as nnU-Net requires. For export, a structure with one possible
-    host is written as the atom {host, structure}; one with two hosts (kidney tumour, lung tumour)
-    as the structure alone, since the side is not known from the region alone.
+
+def label_atoms(classes: Sequence[str], parents: Mapping[str, Sequence[str]]) -> tuple[frozenset[str], ...]:
+    """Every set of ``classes`` one voxel can belong to: each class alone, then each class with each
+    set of hosts it can lie inside, in the order of ``classes``."""
+    hosted = [frozenset([c]) | hosts for c in classes for hosts in _host_sets(c, parents) if hosts <= set(classes)]
+    return tuple(dict.fromkeys([frozenset([c]) for c in classes] + hosted))
+
+
+ATOMS: tuple[frozenset[str], ...] = label_atoms(CLASS_NAMES, PARENTS)
+"""Every set of universal classes one voxel can belong to: each class alone, each structure with its host."""
+
+
+def export_atom(name: str, classes: Collection[str], parents: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """The atom a voxel of ``name`` alone is exported as: with its host (and the host's) where it has
+    exactly one among ``classes``; alone where it has none or two (a kidney tumour: the side is not known)."""
+    hosts = [p for p in parents.get(name, ()) if p in classes]
+    return frozenset([name]) | (export_atom(hosts[0], classes, parents) if len(hosts) == 1 else frozenset())
+
+
+def region_labels(classes: Sequence[str], parents: Mapping[str, Sequence[str]],
+                  atoms: Sequence[frozenset[str]] | None = None) -> tuple[dict, list[int]]:
+    """``labels`` and ``regions_class_order`` of a dataset.json holding ``classes`` (in this order).
+
+    ``atoms`` (default ``label_atoms(classes, parents)``) are numbered 1, 2, ... so that the label
+    values are consecutive as nnU-Net requires; each class is the region of the atoms holding it.
     """
-    classes = sort_classes(class_names)
-    atoms = [a for a in ATOMS if a <= set(classes)]
+    atoms = list(label_atoms(classes, parents) if atoms is None else atoms)
     value = {a: i + 1 for i, a in enumerate(atoms)}
     labels: dict = {"background": 0}
-    order = []
     for c in classes:
         labels[c] = [value[a] for a in atoms if c in a]
-        hosts = [p for p in PARENTS.get(c, ()) if p in classes]
-        export_atom = frozenset([c, hosts[0]]) if len(hosts) == 1 else frozenset([c])
-        order.append(value[export_atom])
-    return labels, order
+    return labels, [value[export_atom(c, classes, parents)] for c in classes]
+
+
+def dataset_labels(class_names: Iterable[str] = CLASS_NAMES) -> tuple[dict, list[int]]:
+    """``labels`` and ``regions_class_order`` of a dataset.json holding universal ``class_names``.
+
+    Atoms are the subsets of the given classes in ``ATOMS`` order. For export, a structure with one
+    possible host is written as the atom {host, structure}; one with two hosts (kidney tumour, lung
+    tumour) as the structure alone, since the side is not known from the region alone.
+    """
+    classes = sort_classes(class_names)
+    return region_labels(classes, PARENTS, [a for a in ATOMS if a <= set(classes)])
 
 
 def atom_table(labels: dict) -> dict[int, frozenset[str]]:

@@ -1,6 +1,7 @@
 """Preview images: axial and coronal CT slices with coloured class overlays and a legend."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Mapping
 
@@ -14,10 +15,11 @@ WINDOW = (-200.0, 300.0)
 
 
 def class_color(name: str) -> tuple[float, float, float]:
-    """A fixed colour per class (by its universal index), so every preview uses the same one."""
+    """A fixed colour per class (by its universal index, else by a checksum of its name), so every
+    preview uses the same one."""
     from matplotlib import colormaps
 
-    index = CLASS_INDEX.get(name, 0)
+    index = CLASS_INDEX.get(name, zlib.crc32(name.encode()) % 40)
     return colormaps["tab20"](index % 20)[:3] if index <= 20 else colormaps["tab20b"](index % 20)[:3]
 
 

@@ -6,6 +6,7 @@ import pytest
 import SimpleITK as sitk
 
 from conversion import phantom
+from dataset_conversion.provenance import Provenance
 from conversion.assemble import write_and_convert
 from nnunet_clip.taxonomy import atom_table
 
@@ -36,8 +37,9 @@ def test_lits_and_msd_liver_become_one_case_with_the_conflict_written_down(tmp_p
     meta = phantom.dataset_json(folder)
     assert list(meta["annotated_classes"]) == ["lits_5"]
     assert meta["numTraining"] == 1
-    assert [r["source"] for r in meta["sources"]["lits_5"]] == ["lits", "msd-liver"]
-    assert meta["conflicts"]["lits_5"] == [
+    record = Provenance.load(folder)
+    assert [r["source"] for r in record.sources["lits_5"]] == ["lits", "msd-liver"]
+    assert record.conflicts["lits_5"] == [
         {"class": "liver tumor", "voxels": 1, "sources": ["lits", "msd-liver"], "kept": "lits"}]
     assert phantom.classes_at(folder, "lits_5", extra) == {"liver"}  # the first copy's label is kept
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == ["lits_5_0000.nii.gz"]
@@ -52,7 +54,7 @@ def test_ircadb_joins_lits_volume_with_identity_header_and_adds_its_organs(tmp_p
     assert list(meta["annotated_classes"]) == ["lits_30"]
     assert meta["annotated_classes"]["lits_30"] == [  # IRCADb annotates the organs it has a mask folder of
         "spleen", "right kidney", "left kidney", "liver", "stomach", "liver tumor"]
-    assert meta["conflicts"] == {}
+    assert Provenance.load(folder).conflicts == {}
     image, label = arrays(folder, "lits_30")
     for name in ("spleen", "right kidney", "left kidney", "stomach", "liver"):
         low = 20 + phantom.hu_offset(name)

@@ -8,6 +8,7 @@ import SimpleITK as sitk
 from conversion import phantom
 from conversion.assemble import snapshot, write_and_convert
 from dataset_conversion.convert import convert
+from dataset_conversion.provenance import Provenance
 from nnunet_clip.errors import InputError
 from nnunet_clip.synthetic.layouts import write_source
 
@@ -27,13 +28,16 @@ def fails(source, root, match):
     return str(error.value)
 
 
+RECORDS = ("dataset.json", "provenance.jsonl")
+
+
 def unchanged_but(folder, before, added=()):
     """The dataset holds the cases of ``before`` untouched plus the ``added`` ones, nothing else."""
     after = snapshot(folder)
-    assert {k: v for k, v in after.items() if k in before and k != "dataset.json"} == \
-           {k: v for k, v in before.items() if k != "dataset.json"}
+    assert {k: v for k, v in after.items() if k in before and k not in RECORDS} == \
+           {k: v for k, v in before.items() if k not in RECORDS}
     listed = list(phantom.dataset_json(folder)["annotated_classes"])
-    assert listed == ["msd-spleen_2", *added]
+    assert listed == ["msd-spleen_2", *added] == list(Provenance.load(folder).sources)
     images = sorted(k for k in after if k.startswith("imagesTr/"))
     assert images == sorted(f"imagesTr/{c}_0000.nii.gz" for c in listed)
     assert sorted(k for k in after if k.startswith("labelsTr/")) == sorted(f"labelsTr/{c}.nii.gz" for c in listed)

@@ -7,6 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from conversion import phantom
+from dataset_conversion.provenance import Provenance
 from conversion.assemble import write_and_convert
 from dataset_conversion.convert import convert
 from dataset_conversion.source import Options
@@ -49,7 +50,7 @@ def test_kits21_aggregated_file_choice(tmp_path, aggregation, ring):
     z, y, x = phantom.BLOCKS["right kidney"]
     assert phantom.classes_at(folder, "kits21_00012", (z, y, x + 2)) == ring  # the OR file's extra ring
     assert phantom.classes_at(folder, "kits21_00012", (z, y, x)) == {"right kidney", "kidney tumor"}
-    assert phantom.dataset_json(folder)["sources"]["kits21_00012"][0]["files"][1].endswith(
+    assert Provenance.load(folder).sources["kits21_00012"][0]["files"][1].endswith(
         f"aggregated_{'MAJ' if aggregation == 'majority' else 'OR'}_seg.nii.gz")
 
 

@@ -15,6 +15,7 @@ import pytest
 import SimpleITK as sitk
 
 from conversion import phantom
+from dataset_conversion.provenance import Provenance
 from conversion.assemble import snapshot, write_and_convert
 from dataset_conversion.convert import convert
 from nnunet_clip.taxonomy import CLASS_NAMES, PARENTS, dataset_labels
@@ -123,7 +124,7 @@ def test_dataset_json_and_files(assembled):
     expected = sorted(case_id for _, case_id, _ in CASES.values())
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == [f"{c}_0000.nii.gz" for c in expected]
     assert sorted(p.name for p in (folder / "labelsTr").iterdir()) == [f"{c}.nii.gz" for c in expected]
-    assert meta["sources"]["kits21_00005"][0]["files"][1].endswith("case_00005/aggregated_MAJ_seg.nii.gz")
+    assert Provenance.load(folder).sources["kits21_00005"][0]["files"][1].endswith("case_00005/aggregated_MAJ_seg.nii.gz")
     for case_id in expected:
         image = sitk.ReadImage(str(folder / "imagesTr" / f"{case_id}_0000.nii.gz"))
         label = sitk.ReadImage(str(folder / "labelsTr" / f"{case_id}.nii.gz"))

@@ -126,15 +126,15 @@ def test_lungs_joined_across_the_midline_are_cut_there():
 def test_prediction_splits_sides_as_the_converters_do():
     import SimpleITK as sitk
 
-    from dataset_conversion.labels import ATOM_VALUE, LabelMap, to_atoms
+    from dataset_conversion.labels import DEFAULT_ATOMS, LabelMap
 
     rng = np.random.default_rng(0)
     lungs = box((5, 12), (10, 20), (4, 36)) | box((14, 18), (2, 6), (2, 8)) | box((14, 18), (22, 26), (30, 33))
     lungs &= rng.random(SHAPE) > 0.2  # ragged components, some cut by the midline
     image = sitk.GetImageFromArray(np.full(SHAPE, 40, np.int16))
     image.SetSpacing(RAS_X.spacing), image.SetOrigin(RAS_X.origin), image.SetDirection(RAS_X.direction)
-    atoms = to_atoms(LabelMap(lungs.astype(np.uint8), {1: ("lung",)}), image)
+    atoms = DEFAULT_ATOMS.to_atoms(LabelMap(lungs.astype(np.uint8), {1: ("lung",)}), image)
     right, left = correct_sides(lungs, np.zeros(SHAPE, bool), RAS_X, body_midline_x(np.full(SHAPE, 40), RAS_X))
-    assert np.array_equal(atoms == ATOM_VALUE[frozenset({"right lung"})], right)
-    assert np.array_equal(atoms == ATOM_VALUE[frozenset({"left lung"})], left)
+    assert np.array_equal(atoms == DEFAULT_ATOMS.value[frozenset({"right lung"})], right)
+    assert np.array_equal(atoms == DEFAULT_ATOMS.value[frozenset({"left lung"})], left)
     assert right.any() and left.any()

@@ -82,10 +82,12 @@ def _sources(quick: bool):
     return tuple(replace(s, cases=1) for s in DEMO_SOURCES) if quick else DEMO_SOURCES
 
 
-def _source_table(dataset: dict) -> dict:
-    """Source -> number of cases and the classes it annotates, from the converted dataset.json."""
+def _source_table(dataset: dict, raw: Path) -> dict:
+    """Source -> number of cases and the classes it annotates, from the converted dataset's record and dataset.json."""
+    from dataset_conversion.provenance import Provenance
+
     table: dict = defaultdict(lambda: {"cases": 0, "annotated": []})
-    for case, records in dataset["sources"].items():
+    for case, records in Provenance.load(raw).sources.items():
         entry = table[records[0]["source"]]
         entry["cases"] += 1
         entry["annotated"] = dataset["annotated_classes"][case]
@@ -186,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device),
         "budget": budget.as_dict(),
         "text_encoder": vars(TextEmbeddings.load(preprocessed / EMBEDDING_FILE).encoder),
-        "sources": _source_table(dataset),
+        "sources": _source_table(dataset, raw),
         "training_cases": len(dataset["annotated_classes"]),
         "heldout_cases": len(list((heldout / "labelsTs").glob("*.nii.gz"))),
         "annotated_in_training": annotated_counts(dataset),

@@ -21,15 +21,14 @@ from nnunet_clip.orientation import orientation_code
 from nnunet_clip.evaluation.detection import match_lesions, presence_score
 from nnunet_clip.evaluation.metrics import dice, normalized_surface_dice
 from nnunet_clip.evaluation.probabilities import read_probabilities
-from nnunet_clip.evaluation.tolerances import class_key
-from nnunet_clip.taxonomy import PARENTS, TUMORS, region_class_names
+from nnunet_clip.taxonomy import PARENTS, canonical_name, is_lesion, region_class_names
 
 Box = tuple[slice, ...]
 
 
 def class_values(labels: dict) -> dict[str, tuple[int, ...]]:
     """Class name (universal where known) -> its label values, from a dataset.json-style ``labels``."""
-    return {class_key(name): tuple(int(v) for v in (labels[name] if isinstance(labels[name], list) else [labels[name]]))
+    return {canonical_name(name): tuple(int(v) for v in (labels[name] if isinstance(labels[name], list) else [labels[name]]))
             for name in region_class_names(labels)}
 
 
@@ -108,7 +107,7 @@ def _presence_region(name: str, pred: np.ndarray, pred_values: dict[str, tuple[i
                      pred_boxes: dict[int, Box]) -> tuple[Box, np.ndarray | None]:
     """Where a tumour's presence score is read: its predicted hosts and its predicted mask (a box
     and the mask inside it); the whole map (mask None) when the prediction names none of its hosts."""
-    hosts = [h for h in PARENTS[name] if h in pred_values]
+    hosts = [h for h in PARENTS.get(name, ()) if h in pred_values]
     if not hosts:
         return tuple(slice(0, n) for n in pred.shape), None
     values = sorted({v for c in (name, *hosts) for v in pred_values[c]})
@@ -147,7 +146,7 @@ def evaluate_case(task: CaseTask) -> dict[str, dict]:
                              f"{np.round(predicted.origin, 3).tolist()}) differs from the reference "
                              f"{task.ref_path.name}'s ({ref.shape}, {spacing}, {np.round(reference.origin, 3).tolist()})")
     ref_boxes, pred_boxes = _value_boxes(ref, task.ref_values), _value_boxes(pred, task.pred_values)
-    tumours = [name for name in task.classes if name in TUMORS]
+    tumours = [name for name in task.classes if is_lesion(name)]
     probabilities = {} if task.probabilities is None or not tumours or predicted is None else read_probabilities(
         task.probabilities, tumours, list(task.pred_values), ref.shape, predicted.stored)
     result = {}
@@ -162,7 +161,7 @@ def evaluate_case(task: CaseTask) -> dict[str, dict]:
                   "tolerance_mm": tolerance,
                   "ref_voxels": int(np.count_nonzero(ref_mask)),
                   "pred_voxels": int(np.count_nonzero(pred_mask))}
-        if name in TUMORS:
+        if is_lesion(name):
             scores.update(_tumour_scores(name, ref_mask, pred_mask, spacing, task, probabilities.get(name),
                                          _presence_region(name, pred, task.pred_values, pred_boxes)))
         result[name] = scores

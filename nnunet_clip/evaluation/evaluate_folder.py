@@ -36,8 +36,8 @@ from nnunet_clip.evaluation.case_metrics import CaseTask, class_values, evaluate
 from nnunet_clip.evaluation.detection import (DEFAULT_MIN_TUMOR_ML, LESION_SIZE_BINS_MM, detection_scores,
                                                lesion_scores, roc)
 from nnunet_clip.evaluation.probabilities import find_probabilities
-from nnunet_clip.evaluation.tolerances import class_key, tolerance_mm
-from nnunet_clip.taxonomy import TUMORS
+from nnunet_clip.evaluation.tolerances import tolerance_mm
+from nnunet_clip.taxonomy import canonical_name, is_lesion
 
 PREDICTION_LABELS = "labels.json"
 
@@ -80,7 +80,7 @@ def _annotated(dataset: dict, source: str, cases: Iterable[str], known: set[str]
     for case in cases:
         if case not in table:
             raise InputError(f"{source}: case '{case}' is missing from 'annotated_classes'")
-        names = {class_key(n) for n in table[case]}
+        names = {canonical_name(n) for n in table[case]}
         if names - known:
             raise InputError(f"{source}: case '{case}' annotates {sorted(names - known)}, "
                              "which are not classes of its 'labels'")
@@ -113,9 +113,9 @@ def summarize(cases: Mapping[str, Mapping[str, dict]], classes: Iterable[str]) -
         scored = [c[name] for c in cases.values() if name in c]
         per_class[name] = {"dsc": _stats([s["dsc"] for s in scored]), "nsd": _stats([s["nsd"] for s in scored]),
                            "cases": len(scored), "both_empty": sum(s["dsc"] is None for s in scored)}
-        if name in TUMORS:
+        if is_lesion(name):
             detection[name] = tumour_detection(scored)
-    organ_means = {m: [s[m]["mean"] for n, s in per_class.items() if n not in TUMORS and s[m]["mean"] is not None]
+    organ_means = {m: [s[m]["mean"] for n, s in per_class.items() if not is_lesion(n) and s[m]["mean"] is not None]
                    for m in ("dsc", "nsd")}
     return {"per_class": per_class,
             **{f"mean_organ_{m}": float(np.mean(v)) if v else None for m, v in organ_means.items()},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from nnunet_clip.errors import InputError
-from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS, canonical_name, is_known
+from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS, canonical_name
 
 _LARGE = ("liver", "spleen", "stomach", "right lung", "left lung", "colon", "intestine", "bladder")
 _THIN = ("aorta", "postcava", "portal vein and splenic vein", "hepatic vessel", "celiac trunk",
@@ -24,15 +24,10 @@ DEFAULT_TOLERANCE_MM: dict[str, float] = {
 """Universal class -> NSD tolerance in mm."""
 
 
-def class_key(name: str) -> str:
-    """The universal name of a class, or ``name`` itself for a class outside the taxonomy."""
-    return canonical_name(name) if is_known(name) else name
-
-
 def tolerance_mm(name: str, overrides: Mapping[str, float] | None = None) -> float:
     """The NSD tolerance of class ``name``: from ``overrides`` (class names or aliases -> mm), else the default."""
-    key = class_key(name)
-    chosen = {class_key(k): float(v) for k, v in (overrides or {}).items()}
+    key = canonical_name(name)
+    chosen = {canonical_name(k): float(v) for k, v in (overrides or {}).items()}
     return chosen.get(key, DEFAULT_TOLERANCE_MM.get(key, FALLBACK_TOLERANCE_MM))
 
 
@@ -47,5 +42,5 @@ def parse_tolerances(items: Iterable[str]) -> dict[str, float]:
             mm = -1.0
         if not sep or not name.strip() or not mm >= 0 or mm == float("inf"):
             raise InputError(f"--tolerance {item}: expected NAME=MM with a class name and a finite number >= 0")
-        out[class_key(name.strip())] = mm
+        out[canonical_name(name.strip())] = mm
     return out

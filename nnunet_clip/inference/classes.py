@@ -1,6 +1,6 @@
 """Which classes to predict: names as the user types them, resolved against a trained model.
 
-A name the model was trained on (case-insensitive, aliases accepted) selects its head. Any other
+A name the model was trained on (any case and spacing, aliases accepted) selects its head. Any other
 name is a zero-shot prompt: it is encoded by the text encoder recorded in the model's plans, if
 that encoder's weights can be loaded, with a warning that its quality is unmeasured.
 """
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from nnunet_clip.errors import InputError
-from nnunet_clip.taxonomy import PARENTS, SIDED_PAIRS, canonical_name, is_known
+from nnunet_clip.taxonomy import canonical_name
 from nnunet_clip.text.clip_encoder import RANDOM_WEIGHTS, TextEncoderSpec, encode_prompts
+from nnunet_clip.vocabulary import DEFAULT, Vocabulary
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ClassSelection:
     zero_shot: list[str]
     """New names, computed after ``model_classes`` from ``zero_shot_embeddings``."""
     zero_shot_embeddings: torch.Tensor | None = None
+    vocabulary: Vocabulary = DEFAULT
+    """The model's dataset's classes: parents and sides for post-processing and the label map."""
 
     @property
     def computed(self) -> list[str]:
@@ -34,23 +37,24 @@ class ClassSelection:
         return self.model_classes + self.zero_shot
 
 
-def postprocessing_helpers(names: list[str]) -> set[str]:
-    """Classes post-processing of ``names`` reads: the hosts of tumours, the other side of sided organs."""
-    helpers = {parent for n in names for parent in PARENTS.get(n, ())}
-    helpers |= {other for pair in SIDED_PAIRS for n in names if n in pair for other in pair}
+def postprocessing_helpers(names: list[str], vocabulary: Vocabulary = DEFAULT) -> set[str]:
+    """Classes post-processing of ``names`` reads: the hosts of structures inside organs, the other side
+    of sided ones."""
+    helpers = {parent for n in names for parent in vocabulary.parents.get(n, ())}
+    helpers |= {other for pair in vocabulary.sided_pairs() for n in names if n in pair for other in pair}
     return helpers - set(names)
 
 
 def select_classes(requested: list[str] | None, model_classes: list[str], text_encoder: dict | None,
-                   with_helpers: bool) -> ClassSelection:
-    """Resolve requested names (None: every trained class) against the model's classes."""
+                   with_helpers: bool, vocabulary: Vocabulary = DEFAULT) -> ClassSelection:
+    """Resolve requested names (None: every trained class) against the model's classes (of ``vocabulary``)."""
     if not requested:
-        return ClassSelection(list(model_classes), list(model_classes), [])
-    names = list(dict.fromkeys(canonical_name(n) if is_known(n) else " ".join(n.lower().split()) for n in requested))
+        return ClassSelection(list(model_classes), list(model_classes), [], vocabulary=vocabulary)
+    names = list(dict.fromkeys(canonical_name(n) for n in requested))
     known = [n for n in names if n in model_classes]
     new = [n for n in names if n not in model_classes]
-    wanted = set(known) | (postprocessing_helpers(known) & set(model_classes) if with_helpers else set())
-    selection = ClassSelection([c for c in model_classes if c in wanted], known + new, new)
+    wanted = set(known) | (postprocessing_helpers(known, vocabulary) & set(model_classes) if with_helpers else set())
+    selection = ClassSelection([c for c in model_classes if c in wanted], known + new, new, vocabulary=vocabulary)
     if new:
         selection.zero_shot_embeddings = encode_new_classes(new, model_classes, text_encoder)
     return selection

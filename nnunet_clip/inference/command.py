@@ -44,13 +44,15 @@ def load_predictor(args: argparse.Namespace):
     """The predictor of the model folder, folds and device of ``args``, with the requested classes selected."""
     from nnunet_clip.inference.classes import select_classes
     from nnunet_clip.inference.predictor import UniversalPredictor
+    from nnunet_clip.vocabulary import Vocabulary
 
     predictor = UniversalPredictor(tile_step_size=args.step_size, use_mirroring=not args.disable_tta,
                                    device=torch_device(args.device), allow_tqdm=False)
     folds = [f if f == "all" else int(f) for f in args.folds] if args.folds else None
     predictor.initialize_from_trained_model_folder(args.model, folds, args.checkpoint)
     predictor.select(select_classes(args.classes, predictor.model_classes, predictor.text_encoder,
-                                    with_helpers=not args.no_postprocess))
+                                    with_helpers=not args.no_postprocess,
+                                    vocabulary=Vocabulary.of_dataset(predictor.dataset_json)))
     return predictor
 
 
@@ -75,7 +77,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     if view.resampled:
         tqdm.write(f"{case.name}: oblique direction; resampled to the model's {predictor.orientation} axes and back",
                    file=sys.stderr)
-    requested = predictor.selection.requested
+    requested, vocabulary = predictor.selection.requested, predictor.selection.vocabulary
     folder = out / case.name
     masks, tumour_probabilities = {}, {}
     for name, probabilities in predictor.predict_image(view.image):
@@ -90,7 +92,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     array = sitk.GetArrayViewFromImage(image)
     geometry = Geometry.of(image)
     if not args.no_postprocess:
-        masks = postprocess(masks, geometry, body_midline_x(array, geometry))
+        masks = postprocess(masks, geometry, body_midline_x(array, geometry), vocabulary)
     computed, masks = masks, {name: masks[name] for name in requested}
     for name, mask in masks.items():
         write_image(mask.view(np.uint8), image, folder / file_name(name))
@@ -99,7 +101,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
                    folder / "statistics.json")
     if args.preview:
         write_preview(image, masks, folder / "preview.png", case.name)
-    write_image(label_map(masks, map_labels(requested)), image, out / f"{case.name}.nii.gz")
+    write_image(label_map(masks, map_labels(requested, vocabulary)), image, out / f"{case.name}.nii.gz")
 
 
 def write_preview(image, masks: dict, path: Path, title: str) -> None:
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(args)
     out = Path(args.output)
     remove_leftovers(out / "labels.json")
-    write_json(labels_json(predictor.selection.requested), out / "labels.json")
+    write_json(labels_json(predictor.selection.requested, predictor.selection.vocabulary), out / "labels.json")
     failed = {}
     for case in tqdm(cases, desc="predict", unit="case", file=sys.stderr):
         remove_leftovers(out / case.name, out / f"{case.name}.nii.gz")  # of a killed run

@@ -19,7 +19,8 @@ import SimpleITK as sitk
 
 from nnunet_clip import atomic
 from nnunet_clip.atomic import atomic_path
-from nnunet_clip.taxonomy import CLASS_INDEX, PARENTS, TUMORS, atom_table, dataset_labels
+from nnunet_clip.taxonomy import PARENTS, atom_table, is_known, is_lesion
+from nnunet_clip.vocabulary import DEFAULT, Vocabulary
 
 MAP_ENDING = ".nii.gz"
 
@@ -41,21 +42,18 @@ def file_name(class_name: str) -> str:
     return "_".join(class_name.split()) + MAP_ENDING
 
 
-def map_labels(classes: list[str]) -> dict:
-    """dataset.json-style ``labels`` of the map: class -> its values (a region), as ``taxonomy.dataset_labels``.
+def map_labels(classes: list[str], vocabulary: Vocabulary = DEFAULT) -> dict:
+    """dataset.json-style ``labels`` of the map: class -> its values (a region), as ``Vocabulary.labels``.
 
     A value is an atom: one class, or a structure together with its host organ (liver + liver
-    tumour), so those overlaps survive in the map. New (zero-shot) names get one value each after them.
+    tumour), so those overlaps survive in the map. New (zero-shot) names get one value each.
     """
-    known = [c for c in classes if c in CLASS_INDEX]
-    labels = dataset_labels(known)[0] if known else {"background": 0}
-    first = max(v for values in labels.values() for v in ([values] if isinstance(values, int) else values)) + 1
-    return {**labels, **{c: [first + i] for i, c in enumerate(c for c in classes if c not in CLASS_INDEX)}}
+    return vocabulary.labels(classes)[0]
 
 
 def _paint_key(classes: frozenset[str]) -> tuple:
     """Atoms of two classes after single classes; tumours and structures inside organs after organs."""
-    return len(classes), max((c in TUMORS, c in PARENTS or c not in CLASS_INDEX) for c in classes)
+    return len(classes), max((is_lesion(c), c in PARENTS or not is_known(c)) for c in classes)
 
 
 def paint_order(classes: list[str]) -> list[str]:
@@ -72,9 +70,9 @@ def label_map(masks: dict[str, np.ndarray], labels: dict) -> np.ndarray:
     return out
 
 
-def labels_json(classes: list[str]) -> dict:
+def labels_json(classes: list[str], vocabulary: Vocabulary = DEFAULT) -> dict:
     """The contents of OUT/labels.json: each class's values in the map, each value's classes, mask files."""
-    labels = map_labels(classes)
+    labels = map_labels(classes, vocabulary)
     return {"labels": labels,
             "values": {str(v): sorted(atom, key=classes.index) for v, atom in atom_table(labels).items()},
             "files": {c: file_name(c) for c in classes}}

@@ -18,6 +18,13 @@ sources encode it so. ``SourceCase.meta`` options:
 * ``"gibson": True`` (btcv, pancreas-ct): also write Gibson's relabelling of the case.
 * ``"zipped": False`` (ircadb): unzipped PATIENT_DICOM / MASKS_DICOM folders (default: zips).
 * ``"version": 1 | 2`` (totalsegmentator, default 2; v1 has no prostate and kidney-cyst files).
+* ``"extra_files": {file name: mask}`` (totalsegmentator): further structure files, such as the
+  ones outside the universal classes (``heart``, ``vertebrae_L1``).
+* ``"no_image": True`` (abdomenatlas, per-class-files): the case's folder holds masks only.
+
+Three layouts take their class names from the data: ``per-class-files`` (a file per mask of the
+case, named as the mask), ``abdomenatlas`` (its 25 classes' files, for the masks the case has) and
+``nnunet`` (an nnU-Net raw dataset with integer labels, a value per mask name).
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from dataset_conversion import (abdomenct, amos, btcv, ct_org, ircadb, kits, lits, msd, pancreas_ct,
-                                totalsegmentator, word)
+                                per_class_files, totalsegmentator, word)
 from dataset_conversion.labels import UNSIDED
 from nnunet_clip import taxonomy
 
@@ -394,6 +401,7 @@ def _totalsegmentator(root: Path, cases: Sequence[SourceCase]) -> Path:
             for lobe, part in zip(lobes, np.array_split(index, len(lobes))):
                 files[lobe] = np.isin(np.arange(empty.size), part).reshape(empty.shape)
         files.update({f: masks.get(c, empty) if c else empty for f, c in _TS_UNMAPPED.items()})
+        files.update(case.meta.get("extra_files", {}))
         if case.meta.get("version", 2) == 1:
             for name in ("prostate", "kidney_cyst_right", "kidney_cyst_left"):
                 del files[name]
@@ -405,11 +413,52 @@ def _totalsegmentator(root: Path, cases: Sequence[SourceCase]) -> Path:
     return root
 
 
+def _mask_files(case: SourceCase, folder: Path, masks: Mapping[str, np.ndarray]) -> None:
+    """``folder/ct.nii.gz`` (unless ``meta["no_image"]``) and ``folder/segmentations/<name>.nii.gz`` per mask."""
+    if not case.meta.get("no_image"):
+        _write(case.image, folder / "ct.nii.gz")
+    for name, mask in masks.items():
+        _write(_like(np.asarray(mask, np.uint8), case.image), folder / f"segmentations/{name}.nii.gz")
+
+
+def _per_class_files(root: Path, cases: Sequence[SourceCase]) -> Path:
+    for case in cases:
+        _mask_files(case, root / str(case.case_id), {"_".join(n.split()): m for n, m in case.masks.items()})
+    return root
+
+
+def _abdomenatlas(root: Path, cases: Sequence[SourceCase]) -> Path:
+    classes = {f: taxonomy.canonical_name(per_class_files.ABDOMENATLAS_RENAMES.get(f, f))
+               for f in per_class_files.ABDOMENATLAS_FILES}
+    for case in cases:
+        masks = _masks(case, set(classes.values()))
+        _mask_files(case, root / f"AbdomenAtlas1.1Mini/BDMAP_{_number(case):08d}",
+                    {f: masks[c] for f, c in classes.items() if c in masks})
+    return root
+
+
+def _nnunet(root: Path, cases: Sequence[SourceCase]) -> Path:
+    names = list(dict.fromkeys(n for case in cases for n in case.masks))
+    folder = root / "Dataset900_Synthetic"
+    for case in cases:
+        label = np.zeros(sitk.GetArrayViewFromImage(case.image).shape, np.uint8)
+        for value, name in enumerate(names, start=1):
+            if name in case.masks:
+                label[np.asarray(case.masks[name], bool)] = value
+        _write(case.image, folder / f"imagesTr/{case.case_id}_0000.nii.gz")
+        _write(_like(label, case.image), folder / f"labelsTr/{case.case_id}.nii.gz")
+    (folder / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "CT"}, "labels": {"background": 0, **{n: v for v, n in enumerate(names, start=1)}},
+        "numTraining": len(cases), "file_ending": ".nii.gz"}, indent=1))
+    return folder
+
+
 _WRITERS: dict[str, Callable[[Path, Sequence[SourceCase]], Path]] = {
     "btcv": _btcv, "pancreas-ct": _pancreas_ct, "chaos": _chaos, "lits": _lits,
     "kits19": _kits(19), "kits21": _kits(21), "kits23": _kits(23), "ircadb": _ircadb, "word": _word,
     "abdomenct-1k": _abdomenct_1k, "abdomenct-12organ": _abdomenct_12organ, "flare22": _flare22,
     "amos22": _amos22, "ct-org": _ct_org, "totalsegmentator": _totalsegmentator,
+    "per-class-files": _per_class_files, "abdomenatlas": _abdomenatlas, "nnunet": _nnunet,
     **{name: _msd(name) for name in ("msd-liver", "msd-lung", "msd-pancreas", "msd-hepaticvessel",
                                      "msd-spleen", "msd-colon")},
 }

@@ -50,7 +50,7 @@ def dataset_folders(dataset: str) -> tuple[str, list[Path], Path]:
 def run(args: argparse.Namespace) -> None:
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
-    from nnunet_clip.taxonomy import region_class_names
+    from nnunet_clip.dataset_classes import class_names as dataset_class_names
     from nnunet_clip.text.clip_encoder import encode_prompts
     from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
     from nnunet_clip.text.similarity_plot import save_similarity_png
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise InputError(f"--template: {e}") from e
     name, folders, dataset_json = dataset_folders(args.dataset)
-    class_names = region_class_names(load_json(dataset_json)["labels"])
+    class_names = dataset_class_names(load_json(dataset_json)["labels"], str(dataset_json))
     pretrained = args.pretrained or default_pretrained(args.model)
     if is_local_checkpoint(pretrained):  # stored absolute: zero-shot prompts reload it from anywhere
         pretrained = str(Path(pretrained).resolve())

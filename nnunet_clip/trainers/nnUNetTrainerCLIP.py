@@ -28,6 +28,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
 from nnunet_clip.atomic import atomic_path, remove_leftovers
+from nnunet_clip.dataset_classes import as_regions, class_names, training_notes
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
@@ -39,7 +40,6 @@ from nnunet_clip.partial_labels import AnnotatedClasses
 from nnunet_clip.progress_plot import ThrottledProgressPlot
 from nnunet_clip.seeding import seed_everything, training_seed
 from nnunet_clip.source_sampling import weighted_identifiers
-from nnunet_clip.taxonomy import region_class_names
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
 
@@ -105,20 +105,21 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
+        super().__init__(plans, configuration, fold, as_regions(dataset_json), device)
         self.logger = ThrottledProgressPlot(self.logger)
         self.seed = training_seed()
         self.logit_range: LogitRange | None = None
         if self.schedule_epochs is not None:
             self.num_epochs = self.schedule_epochs
         self.initial_lr = 1e-3
-        if not self.label_manager.has_regions or self.label_manager.has_ignore_label:
-            raise InputError("dataset.json: nnUNetTrainerCLIP needs region labels (class name → list of label "
-                             "values, with regions_class_order) and no ignore label; the nnunet-clip converters "
-                             "write such datasets")
-        self.class_names = region_class_names(dataset_json["labels"])
-        self.annotations = AnnotatedClasses(dataset_json, self.class_names,
-                                            join(self.preprocessed_dataset_folder_base, "dataset.json"))
+        if self.label_manager.has_ignore_label:
+            raise InputError("dataset.json: nnUNetTrainerCLIP trains on datasets without an ignore label; "
+                             "partially labelled cases say which classes they annotate in 'annotated_classes'")
+        source = join(self.preprocessed_dataset_folder_base, "dataset.json")
+        self.class_names = class_names(self.dataset_json["labels"], source)
+        self.annotations = AnnotatedClasses(self.dataset_json, self.class_names, source)
+        for note in training_notes(self.dataset_json, self.class_names):
+            self.print_to_log_file(note)
         self.class_embeddings, text_encoder = self.load_class_embeddings()
         configured = self.plans_manager.plans.get(PLANS_KEY, {})
         self.plans_manager.plans[PLANS_KEY] = {**universal_model_plans(
