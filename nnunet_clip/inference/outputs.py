@@ -2,12 +2,14 @@
 
 OUT/<case>/<class>.nii.gz   binary mask per class (uint8 0/1; overlaps kept)
 OUT/<case>.nii.gz           label map: one value per voxel, named in OUT/labels.json (nnU-Net regions)
+OUT/<case>.dcm              (--output-type dicom-seg) DICOM SEG, one segment per class (dicom_seg.py)
 OUT/<case>/probabilities/<class>.nii.gz   (--probabilities) uint8, probability × 255, rounded
 OUT/<case>/statistics.json  (--statistics)
 OUT/<case>/preview.png      (--preview)
 
 Every image has the input's exact geometry: the array is written with the input's origin, spacing
-and direction copied over. The case's map is written last, so its presence marks a complete case.
+and direction copied over. The case's map (or, without NIfTI output, its SEG) is written last,
+so its presence marks a complete case.
 """
 from __future__ import annotations
 
@@ -24,13 +26,15 @@ import SimpleITK as sitk
 from nnunet_clip.taxonomy import CLASS_INDEX, PARENTS, TUMORS, atom_table, dataset_labels
 
 MAP_ENDING = ".nii.gz"
+SEG_ENDING = ".dcm"
+TEMPORARY_PREFIX = ".tmp-"
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path with the same ending beside ``path``, renamed to ``path`` if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
     try:
         yield tmp
         os.replace(tmp, path)
