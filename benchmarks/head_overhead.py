@@ -1,13 +1,16 @@
 """Training-step time and peak memory of nnUNetTrainerCLIP against nnU-Net's stock region trainer.
 
-Both trainers run on the same plans (nnU-Net's default 3d_fullres network, planned for 48×64×64
-patches, batch 2), the same 32-class region dataset and the same batch; each in its own process.
+Both trainers run on the same plans (nnU-Net's default 3d_fullres network, planned for the
+dataset: five cases of ``--shape`` voxels at ``--spacing``; by default 48×64×64 at 1 mm, which
+nnU-Net plans as 48×64×64 patches, batch 2), the same 32-class region dataset and the same
+batch; each in its own process.
 Time: median of timed ``train_step`` calls (forward + backward + optimizer) after warm-up, as wall
 time and as CPU time of the process (less disturbed by other load on a shared machine). Memory:
 on GPU the peak of ``torch.cuda.max_memory_allocated`` during the steps; on CPU the peak resident
 set size during the steps minus the resident size before the first step.
 
     python benchmarks/head_overhead.py [--device cpu|cuda] [--steps 5] [--repeats 2] [--threads N] [--out results.json]
+        [--shape 48 64 64] [--spacing 1 1 1]
 """
 from __future__ import annotations
 
@@ -30,44 +33,47 @@ TRAINERS = ("nnUNetTrainer", "nnUNetTrainerCLIP")
 SHAPE = (48, 64, 64)
 
 
-def write_dataset(raw: Path) -> None:
-    """Five 48×64×64 cases with a box of every class; half the cases annotate only 14 classes."""
+def write_dataset(raw: Path, shape=SHAPE, spacing=(1.0, 1.0, 1.0)) -> None:
+    """Five cases of ``shape`` (z y x) with a box of every class; half the cases annotate only 14 classes."""
     from nnunet_clip.taxonomy import CLASS_NAMES
 
-    write_blob_dataset(raw / f"Dataset{DATASET_ID}_HeadOverhead", SHAPE, 5, (3, 3, 3),
-                       annotated=lambda i: CLASS_NAMES if i % 2 else CLASS_NAMES[:14])
+    write_blob_dataset(raw / f"Dataset{DATASET_ID}_HeadOverhead", shape, 5, tuple(max(3, s // 20) for s in shape),
+                       spacing, annotated=lambda i: CLASS_NAMES if i % 2 else CLASS_NAMES[:14])
 
 
-def prepare(root: Path) -> None:
-    """Raw dataset, nnU-Net plans and preprocessing, text embeddings (random CLIP weights)."""
+def prepare(root: Path, shape=SHAPE, spacing=(1.0, 1.0, 1.0)) -> dict:
+    """Raw dataset, nnU-Net plans and preprocessing, text embeddings (random CLIP weights); the planned
+    3d_fullres patch size, batch size and features per stage."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
                                                                       preprocess)
 
     from nnunet_clip.cli import main as nnunet_clip
 
-    write_dataset(root / "raw")
-    extract_fingerprints([DATASET_ID], num_processes=2)
+    write_dataset(root / "raw", shape, spacing)
+    processes = min(8, os.cpu_count() or 1)
+    extract_fingerprints([DATASET_ID], num_processes=processes)
     plans = plan_experiments([DATASET_ID])
-    preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(2,))
+    preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(processes,))
     nnunet_clip(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])
-    patch = json.loads(Path(root / "pre" / f"Dataset{DATASET_ID}_HeadOverhead" / f"{plans}.json").read_text()
-                       )["configurations"]["3d_fullres"]["patch_size"]
-    if list(patch) != list(SHAPE):
-        raise RuntimeError(f"nnU-Net planned patch {patch}, not {SHAPE}")
+    config = json.loads(Path(root / "pre" / f"Dataset{DATASET_ID}_HeadOverhead" / f"{plans}.json").read_text()
+                        )["configurations"]["3d_fullres"]
+    return {"patch_size": config["patch_size"], "batch_size": config["batch_size"],
+            "features_per_stage": config["architecture"]["arch_kwargs"]["features_per_stage"]}
 
 
 def fixed_batch(trainer) -> dict:
-    """One batch of two cases through nnU-Net's validation transforms (regions, deep supervision)."""
+    """A batch of the first cases, one patch each, through nnU-Net's validation transforms (regions, deep
+    supervision)."""
     import torch
 
     dataset_tr, _ = trainer.get_tr_and_val_datasets()
-    keys = sorted(dataset_tr.identifiers)[:2]
+    keys = sorted(dataset_tr.identifiers)[:trainer.batch_size]
     transform = trainer.get_validation_transforms(trainer._get_deep_supervision_scales(),
                                                   regions=trainer.label_manager.foreground_regions)
     samples = []
     for k in keys:
         data, seg, _, _ = dataset_tr.load_case(k)
-        crop = tuple(slice(0, s) for s in SHAPE)
+        crop = tuple(slice(0, s) for s in trainer.configuration_manager.patch_size)
         samples.append(transform(image=torch.from_numpy(np.asarray(data)[(slice(None), *crop)]).float(),
                                  segmentation=torch.from_numpy(np.asarray(seg)[(slice(None), *crop)]).short()))
     return {"data": torch.stack([s["image"] for s in samples]),
@@ -117,6 +123,21 @@ def _current_rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
+def compare(env: dict, device: str, steps: int, repeats: int, threads: int) -> dict:
+    """Both trainers, ``repeats`` processes each (alternating), on the prepared dataset; the fastest counts."""
+    runs = {name: [] for name in TRAINERS}
+    for _ in range(repeats):  # alternate, so that load from elsewhere hits both alike
+        for name in TRAINERS:
+            out = subprocess.run([sys.executable, __file__, "--worker", name, "--device", device, "--steps", str(steps),
+                                  "--threads", str(threads)], env=env, check=True, stdout=subprocess.PIPE, text=True,
+                                 encoding="utf-8")
+            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    stock, clip = (min(runs[name], key=lambda r: r["step_s"]) for name in TRAINERS)
+    return {"runs": runs, "time_ratio": clip["step_s"] / stock["step_s"],
+            "cpu_time_ratio": clip["step_cpu_s"] / stock["step_cpu_s"],
+            "memory_ratio": clip["peak_memory_mb"] / stock["peak_memory_mb"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -125,6 +146,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads per process (0: torch's default); 1 makes CPU time a clean measure")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--shape", type=int, nargs=3, default=SHAPE, help="the dataset's cases, z y x")
+    parser.add_argument("--spacing", type=float, nargs=3, default=(1.0, 1.0, 1.0), help="z y x, mm")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -135,18 +158,8 @@ def main() -> None:
         env = {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "pre"),
                "nnUNet_results": str(root / "res")}
         os.environ.update(env)
-        prepare(root)
-        runs = {name: [] for name in TRAINERS}
-        for _ in range(args.repeats):  # alternate, so that load from elsewhere hits both alike
-            for name in TRAINERS:
-                out = subprocess.run([sys.executable, __file__, "--worker", name, "--device", args.device,
-                                      "--steps", str(args.steps), "--threads", str(args.threads)], env=env, check=True, stdout=subprocess.PIPE,
-                                     text=True, encoding="utf-8")
-                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    stock, clip = (min(runs[name], key=lambda r: r["step_s"]) for name in TRAINERS)
-    summary = {"runs": runs, "time_ratio": clip["step_s"] / stock["step_s"],
-               "cpu_time_ratio": clip["step_cpu_s"] / stock["step_cpu_s"],
-               "memory_ratio": clip["peak_memory_mb"] / stock["peak_memory_mb"]}
+        plans = prepare(root, tuple(args.shape), tuple(args.spacing))
+        summary = {"plans": plans, **compare(env, args.device, args.steps, args.repeats, args.threads)}
     print(json.dumps(summary, indent=1))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1))

@@ -67,11 +67,17 @@ def prepare_model(root: Path, spacing: tuple[float, float, float]) -> Path:
     plans_file.write_text(json.dumps(plans, indent=1))
     preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(1,))
     nnunet_clip(["embed", "-d", str(DATASET_ID), "--pretrained", "none"])
+    return save_untrained_model(root / "preprocessed" / name)
 
+
+def save_untrained_model(preprocessed: Path) -> Path:
+    """An untrained fold 0 of nnUNetTrainerCLIP on a preprocessed dataset's nnUNetPlans (embedded), saved as
+    a model folder under ``nnUNet_results`` that both commands read; returns that folder."""
     import torch
     from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
-    dataset_json = json.loads((root / "preprocessed" / name / "dataset.json").read_text())
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
     trainer = nnUNetTrainerCLIP({**plans, "continue_training": False}, "3d_fullres", 0, dataset_json,
                                 device=torch.device("cpu"))
     trainer.initialize()

@@ -56,3 +56,24 @@ def test_parameter_count_is_that_of_the_paper_heads():
     assert DynamicHeads(8, (8, 8, 1)).num_parameters == 153
     with pytest.raises(ValueError, match="expected 153 head parameters"):
         split_parameters(torch.zeros(1, 1, 150), 8, (8, 8, 1))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.bfloat16, 4e-3), (torch.float16, 5e-4)])
+def test_weight_gradients_of_reduced_precision_heads_are_summed_in_float32(monkeypatch, dtype, tolerance):
+    """Under autocast the heads run in float16 (CUDA) or bfloat16 (CPU): over 1024 chunks their weight
+    gradients must stay within one rounding to ``dtype`` of the float32 gradients of the same inputs."""
+    monkeypatch.setitem(dynamic_heads.CHUNK_ELEMENTS, "cpu", 2 * 3 * 8 * 16)  # 16 voxels a chunk
+    heads = DynamicHeads(8, (8, 8, 1))
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(2, 8, 16, 32, 32, generator=g).to(dtype)  # positive: the sums grow chunk by chunk
+    params = (torch.randn(2, 3, heads.num_parameters, generator=g) * 0.5).to(dtype)
+    upstream = torch.rand(2, 3, 16, 32, 32, generator=g).to(dtype)
+
+    def params_gradient(f, p, u):
+        p = p.clone().requires_grad_()
+        return torch.autograd.grad(heads(f, p), p, u)[0]
+
+    reduced = params_gradient(features, params, upstream)
+    expected = params_gradient(features.float(), params.float(), upstream.float())
+    assert reduced.dtype == dtype
+    assert (reduced.float() - expected).norm() / expected.norm() < tolerance

@@ -159,6 +159,7 @@ def write_dicom_series(image: sitk.Image, folder: Path) -> None:
     folder.mkdir(parents=True)
     d = image.GetDirection()
     tags = {"0008|0060": "CT", "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
+            "0020|0052": "1.2.826.0.1.3680043.2.1125.3",
             "0020|0037": "\\".join(str(v) for v in (d[0], d[3], d[6], d[1], d[4], d[7]))}
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()

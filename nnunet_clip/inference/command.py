@@ -12,6 +12,7 @@ from nnunet_clip.devices import torch_device
 
 THRESHOLD = 0.5
 """A voxel belongs to a class where its (fold-averaged) sigmoid probability exceeds this."""
+OUTPUT_TYPES = ("nifti", "dicom-seg")
 
 
 def register(subparsers) -> None:
@@ -37,6 +38,15 @@ def register(subparsers) -> None:
     p.add_argument("--step-size", type=float, default=0.5, help="sliding-window step as a fraction of the patch "
                    "size (nnU-Net's -step_size; larger is faster, slightly worse)")
     p.add_argument("-chk", dest="checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
+    p.add_argument("--output-type", nargs="+", choices=OUTPUT_TYPES, default=["nifti"],
+                   help="nifti: label map and a mask per class (default); dicom-seg: one DICOM SEG per case, for "
+                   "DICOM input; both: give both")
+    p.add_argument("--num-parts", type=int, default=1, help="split the cases into this many parts, one per process "
+                   "(nnU-Net's -num_parts)")
+    p.add_argument("--part-id", type=int, default=0, help="the part this process predicts, 0 to --num-parts - 1 "
+                   "(nnU-Net's -part_id)")
+    p.add_argument("--continue", dest="continue_prediction", action="store_true", help="skip cases whose outputs "
+                   "are all written; predict again those a killed run left partial")
     p.set_defaults(func=run)
 
 
@@ -63,7 +73,7 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from nnunet_clip.geometry import Geometry, body_midline_x, not_ct_warning
-    from nnunet_clip.inference.outputs import file_name, label_map, map_labels, write_image, write_json
+    from nnunet_clip.inference.outputs import SEG_ENDING, file_name, label_map, map_labels, write_image, write_json
     from nnunet_clip.inference.postprocessing import postprocess
     from nnunet_clip.inference.statistics import case_statistics
     from nnunet_clip.orientation import ModelView
@@ -94,14 +104,21 @@ def predict_case(predictor, case, out: Path, args: argparse.Namespace) -> None:
     if not args.no_postprocess:
         masks = postprocess(masks, geometry, body_midline_x(array, geometry), vocabulary)
     computed, masks = masks, {name: masks[name] for name in requested}
-    for name, mask in masks.items():
-        write_image(mask.view(np.uint8), image, folder / file_name(name))
+    nifti = "nifti" in args.output_type
+    if nifti:
+        for name, mask in masks.items():
+            write_image(mask.view(np.uint8), image, folder / file_name(name))
     if args.statistics:
         write_json(case_statistics(masks, array, geometry, computed, tumour_probabilities),
                    folder / "statistics.json")
     if args.preview:
         write_preview(image, masks, folder / "preview.png", case.name)
-    write_image(label_map(masks, map_labels(requested, vocabulary)), image, out / f"{case.name}.nii.gz")
+    if "dicom-seg" in args.output_type:
+        from nnunet_clip.inference.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(masks, case.files, out / f"{case.name}{SEG_ENDING}", Path(args.model).name)
+    if nifti:  # last: the map marks a complete case
+        write_image(label_map(masks, map_labels(requested, vocabulary)), image, out / f"{case.name}.nii.gz")
 
 
 def write_preview(image, masks: dict, path: Path, title: str) -> None:
@@ -113,6 +130,30 @@ def write_preview(image, masks: dict, path: Path, title: str) -> None:
         save_overlay_png(image, {name: masks[name] for name in paint_order(list(masks))}, tmp, title=title)
 
 
+def select_cohort_part(cases: list, args: argparse.Namespace) -> list:
+    """This process's part of the cases (``--num-parts/--part-id``), said on stderr; checks ``--output-type``."""
+    from nnunet_clip.inference.cohort import select_part
+    from nnunet_clip.inference.dicom_seg import require_dicom_input
+
+    if "dicom-seg" in args.output_type:
+        require_dicom_input(cases)
+    part = select_part(cases, args.num_parts, args.part_id)
+    if args.num_parts > 1:
+        print(f"part {args.part_id} of {args.num_parts} (from 0): {len(part)} of {len(cases)} case(s)"
+              + ("; nothing to do" if not part else ""), file=sys.stderr)
+    return part
+
+
+def continue_cohort(cases: list, out: Path, labels: dict, classes: list[str], args: argparse.Namespace) -> list:
+    """The cases ``--continue`` predicts: those with an output missing, said on stderr."""
+    from nnunet_clip.inference.cohort import check_same_classes, unfinished_cases
+
+    check_same_classes(out, labels)
+    unfinished = unfinished_cases(cases, out, classes, args)
+    print(f"--continue: {len(cases) - len(unfinished)} of {len(cases)} case(s) complete, skipped", file=sys.stderr)
+    return unfinished
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -121,11 +162,16 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.inference.inputs import find_cases
     from nnunet_clip.inference.outputs import labels_json, write_json
 
-    cases = find_cases(args.input)
+    cases = select_cohort_part(find_cases(args.input), args)
+    if not cases:
+        return 0
     predictor = load_predictor(args)
     out = Path(args.output)
     remove_leftovers(out / "labels.json")
-    write_json(labels_json(predictor.selection.requested, predictor.selection.vocabulary), out / "labels.json")
+    labels = labels_json(predictor.selection.requested, predictor.selection.vocabulary)
+    if args.continue_prediction:
+        cases = continue_cohort(cases, out, labels, predictor.selection.requested, args)
+    write_json(labels, out / "labels.json")
     failed = {}
     for case in tqdm(cases, desc="predict", unit="case", file=sys.stderr):
         remove_leftovers(out / case.name, out / f"{case.name}.nii.gz")  # of a killed run

@@ -21,10 +21,11 @@ CHANNEL_SUFFIX = "_0000"
 
 @dataclass(frozen=True)
 class InputCase:
-    """One scan: its output name and the file, or the DICOM series files, it is read from."""
+    """One scan: its output name and the file, or the DICOM series files (in slice order), it is read from."""
 
     name: str
     files: tuple[str, ...]
+    dicom: bool = False
 
     @property
     def source(self) -> str:
@@ -90,7 +91,8 @@ def find_cases(path: str | os.PathLike) -> list[InputCase]:
     for folder in sorted({Path(d) for d, _, _ in os.walk(path)}):
         series = _dicom_series(folder)
         base = path.name if folder == path else "_".join(folder.relative_to(path).parts)
-        cases += [InputCase(base if len(series) == 1 else f"{base}_{i}", files) for i, files in enumerate(series)]
+        cases += [InputCase(base if len(series) == 1 else f"{base}_{i}", files, dicom=True)
+                  for i, files in enumerate(series)]
     if not cases:
         raise InputError(f"{path}: no image files ({', '.join(IMAGE_ENDINGS)}) and no DICOM series")
     names = [c.name for c in cases]

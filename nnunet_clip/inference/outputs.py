@@ -2,12 +2,14 @@
 
 OUT/<case>/<class>.nii.gz   binary mask per class (uint8 0/1; overlaps kept)
 OUT/<case>.nii.gz           label map: one value per voxel, named in OUT/labels.json (nnU-Net regions)
+OUT/<case>.dcm              (--output-type dicom-seg) DICOM SEG, one segment per class (dicom_seg.py)
 OUT/<case>/probabilities/<class>.nii.gz   (--probabilities) uint8, probability × 255, rounded
 OUT/<case>/statistics.json  (--statistics)
 OUT/<case>/preview.png      (--preview)
 
 Every image has the input's exact geometry: the array is written with the input's origin, spacing
-and direction copied over. The case's map is written last, so its presence marks a complete case.
+and direction copied over. The case's map (or, without NIfTI output, its SEG) is written last,
+so its presence marks a complete case.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from nnunet_clip.taxonomy import PARENTS, atom_table, is_known, is_lesion
 from nnunet_clip.vocabulary import DEFAULT, Vocabulary
 
 MAP_ENDING = ".nii.gz"
+SEG_ENDING = ".dcm"
 
 
 def write_image(array: np.ndarray, reference: sitk.Image, path: Path) -> None:

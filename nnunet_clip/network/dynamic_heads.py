@@ -9,7 +9,9 @@ block-diagonal and run as one batched product over (case, class).
 The hidden activations of all classes are K·8 channels at full resolution, several times the size
 of the network's own feature maps. ``DynamicHeadsFunction`` therefore never keeps them: the forward
 pass runs in chunks of voxels and stores only its inputs, and the backward pass recomputes each
-chunk's activations before using them.
+chunk's activations before using them. The weight gradients are sums over every voxel of every
+chunk: they are computed and summed in float32 whatever the features' dtype (float16 or bfloat16
+under autocast), so that no chunk's share is rounded away in a reduced-precision running sum.
 """
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ def _forward_chunk(x: torch.Tensor, layers) -> tuple[list[torch.Tensor], torch.T
     return hidden, _layer(hidden[-1], *layers[-1], first=False)
 
 
+def _product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Batched product a @ b, its sums computed and returned in ``dtype``."""
+    return torch.bmm(a.to(dtype), b.to(dtype))
+
+
 def _chunk_size(batch: int, classes: int, width: int, device: torch.device) -> int:
     elements = CHUNK_ELEMENTS.get(device.type, CHUNK_ELEMENTS["cuda"])
     return max(1, elements // (batch * classes * width))
@@ -93,7 +100,8 @@ class DynamicHeadsFunction(torch.autograd.Function):
         x, params = ctx.saved_tensors
         layers = split_parameters(params, ctx.in_channels, ctx.channels)
         batch, classes = params.shape[:2]
-        grad_layers = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in layers]
+        summed = torch.promote_types(params.dtype, torch.float32)  # float64 stays float64
+        grad_layers = [(torch.zeros_like(w, dtype=summed), torch.zeros_like(b, dtype=summed)) for w, b in layers]
         grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         n = x.shape[-1]
         step = _chunk_size(batch, classes, max(ctx.channels), x.device)
@@ -104,18 +112,18 @@ class DynamicHeadsFunction(torch.autograd.Function):
             for i in range(len(layers) - 1, 0, -1):  # per-class layers, top down
                 w, _ = layers[i]
                 gw, gb = grad_layers[i]
-                gw += torch.bmm(g, hidden[i - 1].transpose(1, 2)).reshape(gw.shape)
-                gb += g.sum(-1).reshape(gb.shape)
+                gw += _product(g, hidden[i - 1].transpose(1, 2), summed).reshape(gw.shape)
+                gb += g.sum(-1, dtype=summed).reshape(gb.shape)
                 g = torch.bmm(w.reshape(batch * classes, *w.shape[-2:]).transpose(1, 2), g)
                 g = torch.ops.aten.leaky_relu_backward(g, hidden[i - 1], NEGATIVE_SLOPE, True)
             w, _ = layers[0]
             gw, gb = grad_layers[0]
             g = g.reshape(batch, classes * w.shape[-2], -1)
-            gw += torch.bmm(g, xs.transpose(1, 2)).reshape(gw.shape)
-            gb += g.sum(-1).reshape(gb.shape)
+            gw += _product(g, xs.transpose(1, 2), summed).reshape(gw.shape)
+            gb += g.sum(-1, dtype=summed).reshape(gb.shape)
             if grad_x is not None:
                 grad_x[..., s:s + step] = torch.bmm(w.reshape(batch, -1, w.shape[-1]).transpose(1, 2), g)
-        grad_params = torch.cat([t.flatten(2) for pair in grad_layers for t in pair], dim=-1)
+        grad_params = torch.cat([t.flatten(2) for pair in grad_layers for t in pair], dim=-1).to(params.dtype)
         return grad_x, grad_params, None, None
 
 
