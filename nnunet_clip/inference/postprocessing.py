@@ -40,11 +40,13 @@ def min_island_mm3(name: str) -> float:
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component; all of them if several tie (which one came first would
+    depend on how the scan is stored)."""
     box = bounding_box(mask)
     if box is None:
         return mask
     labels, sizes = label_components(mask, box)
-    return keep_labels(mask, box, labels, np.arange(len(sizes)) == np.argmax(sizes[1:]) + 1)
+    return keep_labels(mask, box, labels, sizes == sizes[1:].max())
 
 
 def remove_islands(mask: np.ndarray, min_voxels: float) -> np.ndarray:

@@ -56,7 +56,7 @@ def tumour_statistics(mask: np.ndarray, geometry: Geometry, hosts: Mapping[str, 
         lesions.append({"volume_ml": round(float(sizes[i]) * geometry.voxel_mm3 / 1000, 3),
                         "largest_diameter_mm": round(diameter, 2),
                         "host": _host(labels[near] == i, {n: h[near] for n, h in hosts_in_box.items()})})
-    lesions.sort(key=lambda lesion: -lesion["volume_ml"])
+    lesions.sort(key=lambda lesion: (-lesion["volume_ml"], -lesion["largest_diameter_mm"], str(lesion["host"])))
     return {"count": len(lesions), "largest_diameter_mm": max(x["largest_diameter_mm"] for x in lesions),
             "lesions": lesions}
 
