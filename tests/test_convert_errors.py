@@ -64,7 +64,7 @@ def test_missing_label_file(tmp_path, dataset):
 def test_unreadable_file_after_good_cases(tmp_path, dataset):
     root = write_source("msd-liver", tmp_path / "msd", [phantom.case(n, seed=n) for n in (1, 2)])
     (root / "Task03_Liver/imagesTr/liver_2.nii.gz").write_bytes(b"\x1f\x8b broken")
-    fails("msd-liver", root, r"imagesTr/liver_2\.nii\.gz: cannot be read")
+    fails("msd-liver", root, r"imagesTr/liver_2\.nii\.gz: truncated")
     unchanged_but(*dataset, added=["msd-liver_1"])
 
 

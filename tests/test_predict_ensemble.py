@@ -103,7 +103,7 @@ def test_classes_some_folds_never_saw_annotated_are_named_per_fold(two_fold_mode
         path = folder / f"fold_{fold}" / "checkpoint_final.pth"
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         for name in untrained:
-            checkpoint["network_weights"]["class_trained"][classes.index(name)] = False
+            checkpoint["network_weights"]["decoder.seg_layers.class_trained"][classes.index(name)] = False
         torch.save(checkpoint, path)
     predictor.initialize_from_trained_model_folder(str(folder), (0, 1))
     assert predictor.untrained_folds() == {"liver": [0, 1], "spleen": [1]}

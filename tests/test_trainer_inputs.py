@@ -74,7 +74,7 @@ def test_the_plans_set_the_width_of_the_heads_input(tiny_preprocessed):
     widened = make_trainer(tiny_preprocessed, universal_model={"head_in_channels": 12})
     widened.initialize()
     assert widened.network.heads.in_channels == 12
-    assert {layer.out_channels for layer in widened.network.decoder.seg_layers} == {12}
+    assert {layer.out_channels for layer in widened.network.projections} == {12}
     entry = widened.plans_manager.plans["universal_model"]  # what the saved plans carry to the predictor
     assert entry["head_in_channels"] == 12 and entry["class_names"] == widened.class_names
 

@@ -122,19 +122,20 @@ def test_classes_no_training_case_annotated_are_predicted_absent_in_both_predict
     assert torch.all(selected[:, 0] == UNTRAINED_LOGIT)
     torch.testing.assert_close(selected[:, 1], before[:, 2])
     assert selected[:, 2].std() > 0  # a prompted class is computed, never treated as untrained
-    assert "class_trained" in network.state_dict()
+    assert "decoder.seg_layers.class_trained" in network.state_dict()
 
 
-def test_state_dict_carries_embeddings_and_class_names():
+def test_state_dict_carries_embeddings_and_class_names_in_the_segmentation_layers():
     network = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
     network.set_class_embeddings(torch.arange(18.0).reshape(3, 6))
     state = network.state_dict()
-    assert torch.equal(state["class_embeddings"], torch.arange(18.0).reshape(3, 6))
-    assert state["_extra_state"] == {"class_names": CLASSES}
+    assert torch.equal(state["decoder.seg_layers.class_embeddings"], torch.arange(18.0).reshape(3, 6))
+    assert state["decoder.seg_layers._extra_state"] == {"class_names": CLASSES}
+    assert [k for k in state if "class" in k and ".seg_layers." not in k] == []  # nnU-Net's loader skips them
     other = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
     other.load_state_dict(state)
-    assert torch.equal(other.class_embeddings, state["class_embeddings"])
-    state["_extra_state"] = {"class_names": ["liver", "spleen", "liver tumor"]}
+    assert torch.equal(other.class_embeddings, state["decoder.seg_layers.class_embeddings"])
+    state["decoder.seg_layers._extra_state"] = {"class_names": ["liver", "spleen", "liver tumor"]}
     with pytest.raises(ValueError, match="checkpoint classes"):
         other.load_state_dict(state)
 

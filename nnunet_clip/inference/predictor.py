@@ -29,6 +29,7 @@ from nnunet_clip.errors import InputError
 from nnunet_clip.inference.classes import ClassSelection
 from nnunet_clip.inference.rowwise import RowWiseIsinf
 from nnunet_clip.network.build import PLANS_KEY
+from nnunet_clip.network.universal_unet import CLASS_TABLE
 from nnunet_clip.plugin import with_plugin_trainers
 
 
@@ -81,8 +82,15 @@ class UniversalPredictor(nnUNetPredictor):
         if not folds or missing:
             raise InputError(f"{model_training_output_dir}: no {checkpoint_name} for fold(s) "
                              f"{', '.join(map(str, missing)) or 'any'}")
-        with_plugin_trainers(super().initialize_from_trained_model_folder, model_training_output_dir, folds,
-                             checkpoint_name)
+        try:
+            with_plugin_trainers(super().initialize_from_trained_model_folder, model_training_output_dir, folds,
+                                 checkpoint_name)
+        except RuntimeError as e:
+            if 'Unexpected key(s) in state_dict: "class_embeddings"' in str(e):
+                raise InputError(f"{model_training_output_dir}: the checkpoint has the network layout of an older "
+                                 "nnunet-clip (class embeddings outside the segmentation layers); retrain the "
+                                 "model") from None
+            raise
         spec = self.plans_manager.plans.get(PLANS_KEY)
         if spec is None:
             raise InputError(f"{model_training_output_dir}: not an nnunet-clip model (its plans have no "
@@ -110,7 +118,7 @@ class UniversalPredictor(nnUNetPredictor):
         """Model class -> the folds whose training cases never annotated it (``UniversalUNet.class_trained``)."""
         untrained: dict[str, list] = {}
         for fold, parameters in zip(self.folds, self.list_of_parameters):
-            for name, trained in zip(self.model_classes, parameters["class_trained"].tolist()):
+            for name, trained in zip(self.model_classes, parameters[f"{CLASS_TABLE}.class_trained"].tolist()):
                 if not trained:
                     untrained.setdefault(name, []).append(fold)
         return untrained

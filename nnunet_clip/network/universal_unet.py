@@ -2,16 +2,20 @@
 
 Any dynamic-network-architectures U-Net whose decoder is a ``UNetDecoder``/``UNetResDecoder``
 (PlainConvUNet, ResidualEncoderUNet, ResidualUNet: the default plans and the ResEnc presets)
-keeps its encoder and decoder. Each of the decoder's segmentation layers becomes a 1×1×1
-projection to the small shared feature map the dynamic heads read, so the decoder's own forward,
-its deep-supervision switch (``decoder.deep_supervision``, toggled by nnU-Net) and its output
-order are unchanged. On top: the controller and the per-class dynamic heads, one set of head
+keeps its encoder and decoder, so the decoder's own forward, its deep-supervision switch
+(``decoder.deep_supervision``, toggled by nnU-Net) and its output order are unchanged. Each decoder
+output goes through a 1×1×1 projection (``projections``) to the small shared feature map the
+dynamic heads read. On top: the controller and the per-class dynamic heads, one set of head
 parameters per deep-supervision output.
 
-The class embeddings are a buffer (checkpoints carry them), with their mean: every embedding,
-trained or zero-shot, reaches the controller centred on the trained classes' mean. A third buffer
-marks the classes some training case annotated; the others output ``UNTRAINED_LOGIT``. The class
-names travel in the state dict's extra state.
+Everything that depends on the class set lives in ``decoder.seg_layers`` (``ClassTable``), where a
+stock nnU-Net network has its class-specific output layers: the class embeddings, which classes
+some training case annotated (the others output ``UNTRAINED_LOGIT``), the class names (extra state)
+and, optionally, per-class head parameters. nnU-Net's ``-pretrained_weights`` transfers every
+weight but the segmentation layers, so a universal checkpoint starts a model with any class set:
+the backbone, projections and controller carry over and every class, old or new, gets its head from
+its text embedding. The embeddings reach the controller centred on ``embedding_mean``, the mean of
+the classes the controller was first trained with (carried over too).
 
 In training, ``computing_only(mask)`` runs each case's heads for its annotated classes alone: the
 masked loss gives the other (case, class) pairs zero gradient, so their logits would be wasted work
@@ -37,6 +41,9 @@ per voxel in 3D) in float16, which ends at 65504: beyond about ±800 its predict
 "Encountered inf in predicted array". The clip keeps each window's signs; where overlapping windows
 disagree on a voxel, it keeps one window's hundreds from outvoting the others."""
 
+CLASS_TABLE = "decoder.seg_layers"
+"""Where the class-dependent state is in the state dict (``ClassTable``)."""
+
 UNTRAINED_LOGIT = -LOGIT_BOUND
 """Logit of a class that no training case annotated (absent). Its head never learned; left alone it
 outputs noise that can cover the whole image, and nnU-Net's label-map export paints later classes
@@ -49,26 +56,41 @@ class UniversalUNet(nn.Module):
     def __init__(self, backbone: nn.Module, class_names: Sequence[str], embedding_dim: int,
                  head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256,
                  normalized_head_input: bool = False, normalized_heads: bool = False,
-                 image_conditioned: bool = True):
+                 image_conditioned: bool = True, class_residual: bool = False):
         super().__init__()
         self.encoder = backbone.encoder
         self.decoder = backbone.decoder
-        self.decoder.seg_layers = nn.ModuleList(self._projection(layer.in_channels, head_in_channels,
-                                                                 normalized_head_input)
-                                                for layer in self.decoder.seg_layers)
-        self.class_names = list(class_names)
-        self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
-        self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
-        self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
+        levels = len(self.decoder.seg_layers)
+        # in the order of the decoder's outputs: full resolution first
+        self.projections = nn.ModuleList(self._projection(layer.in_channels, head_in_channels, normalized_head_input)
+                                         for layer in reversed(self.decoder.seg_layers))
         self.heads = DynamicHeads(head_in_channels, head_channels, normalized_heads)
+        self.decoder.seg_layers = ClassTable(levels, class_names, embedding_dim, self.heads.num_parameters,
+                                             class_residual)
+        self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.computed_classes: torch.Tensor | None = None
         self.autocast_dtype: torch.dtype | None = None
         """Set: the forward pass runs under autocast in this dtype and returns float32 logits (the
         trainer sets bfloat16 on CPUs that compute in it, ``nnUNetTrainerCLIP.use_cpu_fast_paths``)."""
-        self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1],
-                                                  len(self.decoder.seg_layers),
+        self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1], levels,
                                                   self.heads.initial_parameters(INITIAL_LOGIT),
                                                   controller_hidden, image_conditioned)
+
+    @property
+    def classes(self) -> ClassTable:
+        return self.decoder.seg_layers
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.classes.class_names
+
+    @property
+    def class_embeddings(self) -> torch.Tensor:
+        return self.classes.class_embeddings
+
+    @property
+    def class_trained(self) -> torch.Tensor:
+        return self.classes.class_trained
 
     def _projection(self, in_channels: int, out_channels: int, normalized: bool) -> nn.Module:
         """A decoder output → the heads' input: a 1×1×1 convolution, then (``normalized``) the backbone's
@@ -103,12 +125,15 @@ class UniversalUNet(nn.Module):
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
         embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
         params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
+        if class_embeddings is None and self.classes.residual is not None:
+            params = params + self.classes.residual.to(params.dtype)
         if trained is None and class_embeddings is None:
             trained = self.class_trained
         untrained = None if trained is None or bool(trained.all()) else ~trained.view(1, -1, *[1] * (x.ndim - 2))
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
-            return _absent(self._heads(features, params[:, :, 0]), untrained)
-        return [_absent(self._heads(f, params[:, :, level]), untrained) for level, f in enumerate(features)]
+            return _absent(self._heads(self.projections[0](features), params[:, :, 0]), untrained)
+        return [_absent(self._heads(projection(f), params[:, :, level]), untrained)
+                for level, (projection, f) in enumerate(zip(self.projections, features))]
 
     def _heads(self, features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """Logits (B, K, *S) of the heads ``params`` (B, K, P); with ``computed_classes`` only those per case."""
@@ -138,17 +163,34 @@ class UniversalUNet(nn.Module):
         self.class_embeddings.copy_(embeddings)
         self.embedding_mean.copy_(embeddings.mean(0))
 
+
+
+def _each_level(fn, logits):
+    """``fn`` applied to the logits, or to each deep-supervision level's."""
+    return fn(logits) if isinstance(logits, torch.Tensor) else [fn(level) for level in logits]
+
+
+class ClassTable(nn.ModuleList):
+    """The decoder's ``seg_layers``: one identity per decoder output (the decoder's features pass to the
+    projections unchanged) and the class-dependent state, which nnU-Net's pretrained-weights loader
+    leaves out by name."""
+
+    def __init__(self, num_levels: int, class_names: Sequence[str], embedding_dim: int, head_parameters: int,
+                 residual: bool):
+        super().__init__(nn.Identity() for _ in range(num_levels))
+        self.class_names = list(class_names)
+        self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
+        self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
+        self.residual = nn.Parameter(torch.zeros(len(self.class_names), num_levels, head_parameters)) \
+            if residual else None
+        """Per-class head parameters added to the generated ones of the model's own classes."""
+
     def get_extra_state(self) -> dict:
         return {"class_names": self.class_names}
 
     def set_extra_state(self, state: dict) -> None:
         if state["class_names"] != self.class_names:
             raise ValueError(f"checkpoint classes {state['class_names']} differ from the network's {self.class_names}")
-
-
-def _each_level(fn, logits):
-    """``fn`` applied to the logits, or to each deep-supervision level's."""
-    return fn(logits) if isinstance(logits, torch.Tensor) else [fn(level) for level in logits]
 
 
 def _absent(logits: torch.Tensor, untrained: torch.Tensor | None) -> torch.Tensor:

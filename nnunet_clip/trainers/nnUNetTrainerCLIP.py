@@ -41,6 +41,7 @@ from nnunet_clip.progress_plot import ThrottledProgressPlot
 from nnunet_clip.seeding import seed_everything, training_seed
 from nnunet_clip.source_sampling import weighted_identifiers
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
+from nnunet_clip.transfer import check_pretrained, class_transfer, load_weights, pretrained_weights_argument
 
 
 def training_orientation(properties_files: dict[str, str]) -> str | None:
@@ -163,6 +164,19 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
         if self.device.type == "cpu":
             self.use_cpu_fast_paths()
+        pretrained = pretrained_weights_argument()
+        if pretrained is not None:
+            self.check_pretrained_weights(pretrained)
+
+    def check_pretrained_weights(self, path: str) -> None:
+        """Before nnU-Net's loader copies ``path``'s weights in (``-pretrained_weights``): one line for what
+        would stop it, and the log lists the classes carried over and those new to the checkpoint."""
+        weights = load_weights(path)
+        check_pretrained(weights, self._unwrapped_network(), path)
+        carried, new = class_transfer(weights, self.class_names)
+        self.print_to_log_file(f"Starting from {path}: backbone, projections and controller carried over; "
+                               f"classes it was trained on: {', '.join(carried) or 'none'}; new classes, heads "
+                               f"from their text embeddings: {', '.join(new) or 'none'}")
 
     def use_cpu_fast_paths(self) -> None:
         """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: a training

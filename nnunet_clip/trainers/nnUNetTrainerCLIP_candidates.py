@@ -33,3 +33,7 @@ class nnUNetTrainerCLIP_ClassOnly(nnUNetTrainerCLIP):
 
 class nnUNetTrainerCLIP_NormHeadsClassOnly(nnUNetTrainerCLIP):
     head_options = {"normalized_head_input": True, "normalized_heads": True, "image_conditioned": False}
+
+
+class nnUNetTrainerCLIP_ClassResidual(nnUNetTrainerCLIP):
+    head_options = {"class_residual": True}

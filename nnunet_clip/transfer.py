@@ -1,0 +1,76 @@
+"""Starting a training from a universal checkpoint: nnU-Net's ``-pretrained_weights``.
+
+nnU-Net's loader (``nnunetv2.run.load_pretrained_weights``) copies every weight of the checkpoint
+but the segmentation layers, and stops with an assertion if a weight is missing or has another
+shape. The Universal Model keeps its whole class-dependent state in the segmentation layers
+(``network.universal_unet.ClassTable``), so any class set trains on from a universal checkpoint:
+backbone, projections and controller carry over, and every class, old or new, gets its head from
+its text embedding. Before nnU-Net's loader runs, ``check_pretrained`` turns what would stop it
+into one line, and ``class_transfer`` says which classes the checkpoint knew.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from nnunet_clip.errors import InputError
+from nnunet_clip.network.universal_unet import CLASS_TABLE
+
+SKIPPED = ".seg_layers."
+"""What nnU-Net's loader leaves out of the transfer (by key)."""
+REUSE_PLANS = ("nnUNetv2_move_plans_between_datasets -s SOURCE_DATASET -t TARGET_DATASET -sp PLANS -tp PLANS, "
+               "then nnUNetv2_preprocess -d TARGET_DATASET -plans_name PLANS")
+
+
+def pretrained_weights_argument(argv: list[str] | None = None) -> str | None:
+    """The file given to ``nnUNetv2_train -pretrained_weights``, if this process was started so."""
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "-pretrained_weights":
+            return argv[i + 1]
+    return None
+
+
+def load_weights(path: str | Path) -> dict:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as e:
+        raise InputError(f"{path}: cannot be read as a checkpoint ({str(e).splitlines()[0]})") from None
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise InputError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
+    return checkpoint["network_weights"]
+
+
+def check_pretrained(weights: dict, network: torch.nn.Module, path: str | Path) -> None:
+    """InputError naming what nnU-Net's loader would stop at: a weight the checkpoint lacks or has in
+    another shape (another backbone or other plans), or another number of input channels."""
+    if f"{CLASS_TABLE}.class_embeddings" not in weights:
+        raise InputError(f"{path}: not a checkpoint of an nnunet-clip universal model (or one of an older "
+                         "nnunet-clip)")
+    for key, value in network.state_dict().items():
+        if SKIPPED in key or not isinstance(value, torch.Tensor):
+            continue
+        if key not in weights:
+            raise InputError(f"{path}: has no weight {key}: another network architecture; reuse its plans: "
+                             f"{REUSE_PLANS}")
+        if weights[key].shape != value.shape:
+            shapes = f"{path}: {key} has shape {tuple(weights[key].shape)}, this network {tuple(value.shape)}"
+            if key == "embedding_mean":
+                raise InputError(f"{shapes}: class embeddings of another width; embed the dataset with the "
+                                 "checkpoint's text encoder (its plans' universal_model.text_encoder)")
+            inputs = key == first_conv(network) and weights[key].shape[1] != value.shape[1]
+            what = "another number of input channels" if inputs else "other plans (features, stages or kernels)"
+            raise InputError(f"{shapes}: {what}; reuse its plans: {REUSE_PLANS}")
+
+
+def first_conv(network: torch.nn.Module) -> str | None:
+    """Key of the first convolution's weight (it reads the input channels)."""
+    return next((k for k, v in network.state_dict().items() if k.endswith("weight") and v.ndim >= 4), None)
+
+
+def class_transfer(weights: dict, class_names: list[str]) -> tuple[list[str], list[str]]:
+    """(classes the checkpoint was trained on, classes new to it), in ``class_names``' order."""
+    known = set(weights[f"{CLASS_TABLE}._extra_state"]["class_names"])
+    return [c for c in class_names if c in known], [c for c in class_names if c not in known]

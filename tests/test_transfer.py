@@ -1,0 +1,107 @@
+"""A universal checkpoint as the start of another model through nnU-Net's ``-pretrained_weights``:
+any class set, stock nnU-Net networks, one-line refusals (docs/training.md, "Starting from a
+universal model")."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
+from nnunetv2.run.run_training import maybe_load_checkpoint
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+from conftest import make_trainer
+from nnunet_clip.errors import InputError
+from nnunet_clip.network.build import build_universal_network, universal_model_plans
+from nnunet_clip.transfer import check_pretrained, pretrained_weights_argument
+from test_universal_network import ARCHITECTURES, configuration
+
+EMBEDDINGS = {name: torch.randn(6, generator=torch.Generator().manual_seed(i))
+              for i, name in enumerate(["spleen", "liver", "liver tumor", "pancreas"])}
+
+
+class Plans:
+    def __init__(self, classes):
+        self.plans = {"universal_model": universal_model_plans(classes, 6, None)}
+
+
+def universal(classes, config=None):
+    network = build_universal_network(Plans(classes), config or configuration("PlainConvUNet"), 1, len(classes),
+                                      enable_deep_supervision=False)
+    network.set_class_embeddings(torch.stack([EMBEDDINGS[c] for c in classes]))
+    return network.eval()
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A universal model of spleen, liver and liver tumor, saved as nnU-Net saves its checkpoints."""
+    torch.manual_seed(0)
+    network = universal(["spleen", "liver", "liver tumor"])
+    path = tmp_path / "checkpoint_final.pth"
+    torch.save({"network_weights": network.state_dict()}, path)
+    return network, path
+
+
+def test_another_class_set_starts_from_the_checkpoint_with_nnunets_loader(checkpoint):
+    pretrained, path = checkpoint
+    torch.manual_seed(1)
+    network = universal(["pancreas", "liver", "spleen"])  # a new class, one left out, another order
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        before = network(x)
+        load_pretrained_weights(network, str(path))
+        after, reference = network(x), pretrained(x)
+    assert network.class_names == ["pancreas", "liver", "spleen"]
+    torch.testing.assert_close(after[:, [1, 2]], reference[:, [1, 0]])  # carried classes: the same heads
+    assert not torch.allclose(after[:, 1], before[:, 1])
+    assert torch.equal(network.embedding_mean, pretrained.embedding_mean)  # the controller's centring
+
+
+def test_a_stock_nnunet_network_starts_from_the_universal_backbone(checkpoint):
+    pretrained, path = checkpoint
+    config = configuration("PlainConvUNet")
+    stock = get_network_from_plans(config.network_arch_class_name, config.network_arch_init_kwargs,
+                                   config.network_arch_init_kwargs_req_import, 1, 4, deep_supervision=True)
+    load_pretrained_weights(stock, str(path))
+    assert all(torch.equal(v, pretrained.state_dict()[k]) for k, v in stock.state_dict().items()
+               if ".seg_layers." not in k)
+
+
+def test_other_plans_and_other_checkpoints_are_one_line(checkpoint, tmp_path):
+    _, path = checkpoint
+    resenc = universal(["liver"], configuration("ResidualEncoderUNet"))
+    with pytest.raises(InputError, match="another network architecture; reuse its plans: "
+                                         "nnUNetv2_move_plans_between_datasets"):
+        check_pretrained(torch.load(path, weights_only=False)["network_weights"], resenc, path)
+    network_class, kwargs = ARCHITECTURES["PlainConvUNet"]
+    wider = configuration("PlainConvUNet")
+    wider.configuration["architecture"]["arch_kwargs"] = {**kwargs, "features_per_stage": [8, 8, 16, 16]}
+    with pytest.raises(InputError, match=r"encoder.stages.0.0.convs.0.conv.weight has shape \(4, 1, 1, 3, 3\), "
+                                         r"this network \(8, 1, 1, 3, 3\): other plans"):
+        check_pretrained(torch.load(path, weights_only=False)["network_weights"], universal(["liver"], wider), path)
+    two_channels = build_universal_network(Plans(["liver"]), configuration("PlainConvUNet"), 2, 1)
+    with pytest.raises(InputError, match="another number of input channels"):
+        check_pretrained(torch.load(path, weights_only=False)["network_weights"], two_channels, path)
+    plain = {k: v for k, v in torch.load(path, weights_only=False)["network_weights"].items() if "class" not in k}
+    with pytest.raises(InputError, match="not a checkpoint of an nnunet-clip universal model"):
+        check_pretrained(plain, universal(["liver"]), path)
+
+
+def test_nnunet_train_with_pretrained_weights_logs_the_carried_classes(trained_model, monkeypatch):
+    source = trained_model.model_folder / "fold_0" / "checkpoint_final.pth"
+    monkeypatch.setattr("sys.argv", ["nnUNetv2_train", "991", "3d_fullres", "1", "-pretrained_weights", str(source)])
+    dataset = json.loads((trained_model.preprocessed_folder / "dataset.json").read_text())
+    labels = dataset["labels"]
+    order = dict(zip([n for n in labels if n != "background"], dataset["regions_class_order"]))
+    dataset["labels"] = {"background": 0, "liver": labels["liver"], "spleen": labels["spleen"]}  # a subset
+    dataset["regions_class_order"] = [order["liver"], order["spleen"]]
+    dataset["annotated_classes"] = {case: [c for c in classes if c in ("liver", "spleen")]
+                                    for case, classes in dataset["annotated_classes"].items()}
+    trainer = make_trainer(trained_model.preprocessed_folder, dataset_json=dataset)
+    maybe_load_checkpoint(trainer, False, False, pretrained_weights_argument())  # what nnUNetv2_train runs
+    log = open(trainer.log_file, encoding="utf-8").read()
+    assert f"Starting from {source}: backbone, projections and controller carried over; classes it was trained " \
+           "on: liver, spleen; new classes, heads from their text embeddings: none" in log
+    weights = torch.load(source, weights_only=False)["network_weights"]
+    assert torch.equal(trainer.network.state_dict()["controller.mlp.0.weight"], weights["controller.mlp.0.weight"])
