@@ -20,8 +20,9 @@ from nnunet_clip.network.universal_unet import CLASS_TABLE
 
 SKIPPED = ".seg_layers."
 """What nnU-Net's loader leaves out of the transfer (by key)."""
-REUSE_PLANS = ("nnUNetv2_move_plans_between_datasets -s SOURCE_DATASET -t TARGET_DATASET -sp PLANS -tp PLANS, "
-               "then nnUNetv2_preprocess -d TARGET_DATASET -plans_name PLANS")
+REUSE_PLANS = ("nnUNetv2_move_plans_between_datasets -s SOURCE -t TARGET -sp PLANS -tp PLANS_FROM_SOURCE, "
+               "nnUNetv2_preprocess -d TARGET -plans_name PLANS_FROM_SOURCE, then train with -p PLANS_FROM_SOURCE "
+               "(docs/training.md)")
 
 
 def pretrained_weights_argument(argv: list[str] | None = None) -> str | None:
