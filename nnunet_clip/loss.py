@@ -9,14 +9,11 @@ One departure from nnU-Net's ``DC_and_BCE_loss`` (``MemoryEfficientSoftDiceLoss`
 ``smooth=1e-5``), which this equals when every class is annotated and present: the Dice term
 averages only over the (case, class) pairs whose target has foreground (with ``batch_dice``: the
 classes with foreground somewhere in the batch). Against an empty target the soft Dice is
-``smooth / (Σp + smooth)``, which reaches its optimum only when the probabilities sum to about
-``smooth``: it drives every logit of the class below about -25, where the sigmoid's gradient
-vanishes and the class can no longer learn from the cases that show it. In the partial-label
-setting many (case, class) pairs are empty in a patch (a tumour in a healthy organ, a femoral head
-outside the patch). Measured on the demo's model after 120 epochs, over a whole WORD training
-case: the femoral heads (which it annotates), the kidney cyst and four of the six tumour classes
-had logits below -20 at every voxel (DSC 0); with this rule, after 40 epochs, their maxima were
-between -5 and +3, within the sigmoid's reach. BCE still counts empty targets and teaches the class's absence.
+``smooth / (Σp + smooth)``, optimal only when the probabilities sum to about ``smooth``: it drives
+every logit of the class below about -25, where the sigmoid passes no gradient and the class can
+no longer learn from the cases that show it. With partial labels many (case, class) pairs are
+empty in a patch (a tumour in a healthy organ, a femoral head outside the patch); BCE still counts
+them and teaches the class's absence (measurements: docs/demo_experiments.md).
 """
 from __future__ import annotations
 

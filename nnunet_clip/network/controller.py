@@ -8,18 +8,16 @@ per class:
 
 - w_k enters standardised: the network centres it (``UniversalUNet``) and the controller scales
   it to norm √D (unit root-mean-square entries), as large as the image features. CLIP embeddings of
-  "A computerized tomography of a {}" agree in most of their length (pairwise cosine 0.8–0.99),
-  and unit-norm embeddings leave every class with practically the same head.
-- The output layer's bias is one He-initialised head with a logit bias of ``INITIAL_LOGIT``
-  (a foreground prior, as for sigmoid detection heads); its default-initialised weights put each
-  class's head about 40 % of that head's norm away from it.
+  one prompt template agree in most of their length (pairwise cosine 0.8–0.99); unscaled, every
+  class would start with practically the same head.
+- The output layer's bias is one He-initialised head (``DynamicHeads.initial_parameters``); its
+  default-initialised weights put each class's head about 40 % of that head's norm away from it.
 
 The output layer's weights act through a factor 1/hidden (``OutputLayer``). An Adam step moves
-every weight by about the learning rate, so without the factor the output layer alone moved a
-generated head parameter, a sum over 256 weights, by up to 256 times that: within 64 steps the
-controller pushed the heads' hidden units below the features' range and most classes' heads
-output a constant. With it the output layer moves a head parameter by at most about one weight's
-step (measured: heads stay active, and organs besides the liver learn; docs/demo_experiments.md).
+every weight by about the learning rate, so without the factor the output layer alone would move a
+generated head parameter, a sum over ``hidden`` weights, by up to ``hidden`` times that and push
+the heads' hidden units out of the features' range within tens of steps; with it a head parameter
+moves by about one weight's step (docs/demo_experiments.md).
 """
 from __future__ import annotations
 

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 NEGATIVE_SLOPE = 1e-2
-"""Of the leaky ReLU between head layers (nnU-Net's). A plain ReLU lets a head die: once the
-controller shifts its hidden biases below the features' range, the head outputs a constant and
-gets no gradient, which measured happening to most classes within 64 iterations."""
+"""Of the leaky ReLU between head layers (nnU-Net's). With a plain ReLU a head dies once the
+controller shifts its hidden biases below the features' range: it outputs a constant and gets no
+gradient."""
 
 CHUNK_ELEMENTS = {"cpu": 2 ** 20, "cuda": 2 ** 22}
 """Hidden-activation elements processed at once (per layer), per device type; bounds the extra memory
