@@ -32,7 +32,7 @@ from dataset_conversion.labels import AtomTable
 from dataset_conversion.provenance import Provenance
 from dataset_conversion.source import Case
 from nnunet_clip import taxonomy
-from nnunet_clip.atomic import write_image
+from nnunet_clip.atomic import write_checked, write_image
 from nnunet_clip.errors import InputError
 from nnunet_clip.vocabulary import DEFAULT, ClassInfo, Vocabulary
 
@@ -127,8 +127,8 @@ def stage_case(case: Case, source: str, input_dir: Path, folder: Path, table: At
                     list(case.annotated), duplicates.fingerprint(array), duplicates.thumbnails(array),
                     folder / "imagesTr" / f"{tag}_0000{FILE_ENDING}", folder / "labelsTr" / f"{tag}{FILE_ENDING}")
     try:
-        sitk.WriteImage(image, str(staged.image), useCompression=True)
-        sitk.WriteImage(label, str(staged.label), useCompression=True)
+        write_checked(image, staged.image, folder / "imagesTr" / f"{source}_{case.source_id}_0000{FILE_ENDING}")
+        write_checked(label, staged.label, folder / "labelsTr" / f"{source}_{case.source_id}{FILE_ENDING}")
     except BaseException:
         staged.discard()
         raise

@@ -60,24 +60,30 @@ def _native_stderr() -> Iterator[list[str]]:
 
 
 def write_image(image, path: Path) -> None:
-    """A SimpleITK image written compressed to ``path``, atomically; an OSError naming ``path`` if it
-    cannot be. SimpleITK's NIfTI writer reports a short write (a full disk, a file size limit) on
-    stderr only and returns, so the file is read back (``nifti.problem``) and that message goes
+    """A SimpleITK image written compressed to ``path``, atomically and checked (``write_checked``)."""
+    with atomic_path(path) as tmp:
+        write_checked(image, tmp, path)
+
+
+def write_checked(image, path: Path, named: Path | None = None) -> None:
+    """A SimpleITK image written compressed to ``path``; an OSError naming ``named`` (default ``path``)
+    if it cannot be. SimpleITK's NIfTI writer reports a short write (a full disk, a file size limit)
+    on stderr only and returns, so the file is read back (``nifti.problem``) and that message goes
     into the error."""
     import SimpleITK as sitk
 
-    with atomic_path(path) as tmp:
-        with _native_stderr() as native:
-            try:
-                sitk.WriteImage(image, str(tmp), True)
-            except RuntimeError as e:
-                message = next((line.strip() for line in reversed(str(e).splitlines()) if line.strip()), "")
-                raise OSError(errno.EIO, f"cannot be written ({message[:200]})", str(path)) from None
-        problem = nifti.problem(tmp)
-        if problem:
-            said = " ".join(line.strip("* ") for line in native[0].splitlines() if line.strip())
-            raise OSError(errno.EIO, f"written incompletely ({said or problem})", str(path))
-        sys.stderr.write(native[0])
+    named = path if named is None else named
+    with _native_stderr() as native:
+        try:
+            sitk.WriteImage(image, str(path), True)
+        except RuntimeError as e:
+            message = next((line.strip() for line in reversed(str(e).splitlines()) if line.strip()), "")
+            raise OSError(errno.EIO, f"cannot be written ({message[:200]})", str(named)) from None
+    problem = nifti.problem(path)
+    if problem:
+        said = " ".join(line.strip("* ") for line in native[0].splitlines() if line.strip())
+        raise OSError(errno.EIO, f"written incompletely ({said or problem})", str(named))
+    sys.stderr.write(native[0])
 
 
 def remove_leftovers(*paths: Path) -> None:

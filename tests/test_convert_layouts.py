@@ -20,11 +20,15 @@ FOLDER_SOURCES = ("chaos", "pancreas-ct", "ircadb")
 per-patient zips aside)."""
 TWO_ARCHIVES = ("pancreas-ct", "abdomenct-1k")
 """Downloads of two archives side by side (images, labels): no single top folder."""
+USERS_OWN_LAYOUT = ("nnunet", "per-class-files")
+"""Generic sources: a folder the user points at (an nnU-Net raw dataset, one folder of mask files per
+case), not the unpacking of a download."""
+DOWNLOADS = [source for source in SOURCES if source not in USERS_OWN_LAYOUT]
 UNPACKED_EVERY_WAY = [
     *((source, "as shipped") for source in SOURCES),
-    *((source, "top folder as INPUT_DIR") for source in SOURCES if source not in TWO_ARCHIVES),
-    *((source, "in same-named folders, one level below") for source in SOURCES),
-    *((source, "top folders zipped") for source in SOURCES if source not in FOLDER_SOURCES),
+    *((source, "top folder as INPUT_DIR") for source in DOWNLOADS if source not in TWO_ARCHIVES),
+    *((source, "in same-named folders, one level below") for source in DOWNLOADS),
+    *((source, "top folders zipped") for source in DOWNLOADS if source not in FOLDER_SOURCES),
     ("ircadb", "zips unzipped"), ("ircadb", "zips unzipped into same-named folders"),
 ]
 

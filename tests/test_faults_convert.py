@@ -19,12 +19,27 @@ from nnunet_clip.cli import main
 from nnunet_clip.synthetic.layouts import SourceCase, write_source
 
 LIVER_CASES = (1, 2, 3)
+RECORDS = ("dataset.json", "provenance.jsonl")
 
 
 def contents(folder) -> dict[str, str]:
     """Every file below ``folder``: relative path -> sha1 of its bytes."""
     return {p.relative_to(folder).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def files(folder) -> dict[str, bytes]:
+    """Every file below ``folder``: relative path -> its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def kept(folder, before: dict[str, bytes]) -> None:
+    """Every file of the dataset as it was, but the records, which cases added since extend:
+    dataset.json (rewritten) and provenance.jsonl (appended to, its earlier lines whole)."""
+    now = files(folder)
+    assert {k: v for k, v in now.items() if k in before and k not in RECORDS} == \
+           {k: v for k, v in before.items() if k not in RECORDS}
+    assert now["provenance.jsonl"].startswith(before["provenance.jsonl"])
 
 
 def complete(folder) -> None:
@@ -53,7 +68,7 @@ def dataset(tmp_path, monkeypatch, sources):
     monkeypatch.setenv("nnUNet_raw", str(tmp_path / "raw"))
     assert main(convert("msd-spleen", sources[0])[1:]) == 0
     folder = tmp_path / "raw/Dataset001_Universal"
-    return folder, contents(folder)
+    return folder, files(folder)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +109,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_dataset_as_it_was(dataset, tmp_p
     result = faults.run(convert("msd-liver", root), file_size_limit=64_000)
     error = faults.one_line_error(result, "convert")
     assert "imagesTr/msd-liver_5_0000.nii.gz: written incompletely (ERROR: NWAD: wrote only 0 of" in error
-    assert contents(folder) == before
+    assert files(folder) == before
     complete(folder)
 
 
@@ -112,7 +127,7 @@ def test_a_read_only_folder_is_one_line_and_leaves_the_dataset_as_it_was(dataset
             path.chmod(0o755)
     error = faults.one_line_error(result, "convert")
     assert ("Permission denied" in error) if read_only == "the raw folder" else ("cannot be written" in error)
-    assert contents(folder) == before
+    assert files(folder) == before
     complete(folder)
 
 
@@ -135,8 +150,7 @@ def test_two_converts_into_one_dataset_at_once(dataset, sources, tmp_path):
         assert first.wait(timeout=120) == 0, first.stderr.read()
     listed = json.loads((folder / "dataset.json").read_text())["annotated_classes"]
     assert list(listed) == ["msd-spleen_2", *(f"msd-liver_{n}" for n in LIVER_CASES)]
-    assert {k: v for k, v in contents(folder).items() if k in before and k != "dataset.json"} == \
-           {k: v for k, v in before.items() if k != "dataset.json"}
+    kept(folder, before)
     complete(folder)
 
 
@@ -239,8 +253,7 @@ def test_bad_input_is_one_line_naming_the_file_and_loses_nothing(dataset, tmp_pa
     assert problem in error[0]
     listed = list(json.loads((folder / "dataset.json").read_text())["annotated_classes"])
     assert listed[0] == "msd-spleen_2" and set(listed) <= {"msd-spleen_2", f"{source}_1"}
-    assert {k: v for k, v in contents(folder).items() if k in before and k != "dataset.json"} == \
-           {k: v for k, v in before.items() if k != "dataset.json"}
+    kept(folder, before)
     complete(folder)
 
 

@@ -87,7 +87,7 @@ def spoil_truncated(path):
 def spoil_grid(path):
     image = sitk.ReadImage(str(path))
     write(path, sitk.GetArrayFromImage(image)[:, :, :-2])
-    return "differ from the reference"
+    return "differs from the reference"
 
 
 def spoil_nan(path):
