@@ -115,7 +115,7 @@ def test_encoder_budget_and_report(demo):
     md = (out / "report.md").read_text()
     assert "Random weights" in md and "| liver | 6/12 |" in md
     assert "| epochs | 2 |" in md and "| patch size | 24, 32, 32 |" in md and "| minutes | 0.01 |" in md
-    assert "{" not in md and "None" not in md and "np." not in md  # no Python reprs
+    assert "{'" not in md and "None" not in md and "np." not in md  # no Python reprs (the template's {} aside)
     assert "(3 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
     assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md

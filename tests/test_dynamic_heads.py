@@ -77,3 +77,24 @@ def test_weight_gradients_of_reduced_precision_heads_are_summed_in_float32(monke
     expected = params_gradient(features.float(), params.float(), upstream.float())
     assert reduced.dtype == dtype
     assert (reduced.float() - expected).norm() / expected.norm() < tolerance
+
+
+def test_normalized_heads_have_gains_that_training_cannot_grow():
+    """Scaling a normalised head's generated weights changes nothing: its hidden rows have norm √2 and
+    its logit row the gain its last parameter sets, at most MAX_LOGIT_SCALE."""
+    heads = DynamicHeads(8, (8, 8, 1), normalized=True)
+    assert heads.num_parameters == 154
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(1, 8, 4, 4, 4, generator=g)
+    params = torch.randn(1, 2, heads.num_parameters, generator=g)
+    layers = split_parameters(heads._normalize(params), 8, (8, 8, 1))
+    for w, _ in layers[:-1]:
+        torch.testing.assert_close(w.norm(dim=-1), torch.full(w.shape[:-1], 2 ** 0.5))
+    gain = dynamic_heads.MAX_LOGIT_SCALE * torch.sigmoid(params[..., -1])
+    torch.testing.assert_close(layers[-1][0].norm(dim=-1)[..., 0], gain)
+    scaled, offset = params.clone(), 0
+    for w_count, b_count in ((64, 8), (64, 8), (8, 1)):  # every weight ×100, biases kept
+        scaled[..., offset:offset + w_count] *= 100.0
+        offset += w_count + b_count
+    torch.testing.assert_close(heads(features, scaled), heads(features, params))
+    assert DynamicHeads(8, (8, 8, 1)).initial_parameters(-2.0)[-1] == -2.0  # the logit bias

@@ -45,6 +45,4 @@ def build_universal_network(plans_manager, configuration_manager, num_input_chan
     return UniversalUNet(backbone, spec["class_names"], spec["embedding_dim"],
                          head_in_channels=spec.get("head_in_channels", HEAD_IN_CHANNELS),
                          normalized_head_input=spec.get("normalized_head_input", False),
-                         normalized_heads=spec.get("normalized_heads", False),
-                         image_conditioned=spec.get("image_conditioned", True),
-                         class_residual=spec.get("class_residual", False))
+                         normalized_heads=spec.get("normalized_heads", False))

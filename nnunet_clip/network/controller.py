@@ -47,11 +47,9 @@ class HeadParameterController(nn.Module):
     """(K, D) class embeddings and (B, F) image features → head parameters (B, K, levels, P)."""
 
     def __init__(self, embedding_dim: int, feature_dim: int, num_levels: int, initial_head: torch.Tensor,
-                 hidden_dim: int = 256, image_conditioned: bool = True):
+                 hidden_dim: int = 256):
         super().__init__()
         self.num_levels = num_levels
-        self.image_conditioned = image_conditioned
-        feature_dim = feature_dim if image_conditioned else 0
         self.params_per_head = initial_head.numel()
         self.mlp = nn.Sequential(
             nn.Linear(embedding_dim + feature_dim, hidden_dim),
@@ -64,7 +62,5 @@ class HeadParameterController(nn.Module):
     def forward(self, class_embeddings: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
         batch, classes = image_features.shape[0], class_embeddings.shape[0]
         w = nn.functional.normalize(class_embeddings.to(image_features.dtype), dim=-1) * class_embeddings.shape[1] ** 0.5
-        if not self.image_conditioned:
-            image_features = image_features[:, :0]
         joint = torch.cat((w.expand(batch, -1, -1), image_features[:, None].expand(-1, classes, -1)), dim=-1)
         return self.mlp(joint).unflatten(-1, (self.num_levels, self.params_per_head))

@@ -55,8 +55,7 @@ class UniversalUNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, class_names: Sequence[str], embedding_dim: int,
                  head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256,
-                 normalized_head_input: bool = False, normalized_heads: bool = False,
-                 image_conditioned: bool = True, class_residual: bool = False):
+                 normalized_head_input: bool = False, normalized_heads: bool = False):
         super().__init__()
         self.encoder = backbone.encoder
         self.decoder = backbone.decoder
@@ -65,8 +64,7 @@ class UniversalUNet(nn.Module):
         self.projections = nn.ModuleList(self._projection(layer.in_channels, head_in_channels, normalized_head_input)
                                          for layer in reversed(self.decoder.seg_layers))
         self.heads = DynamicHeads(head_in_channels, head_channels, normalized_heads)
-        self.decoder.seg_layers = ClassTable(levels, class_names, embedding_dim, self.heads.num_parameters,
-                                             class_residual)
+        self.decoder.seg_layers = ClassTable(levels, class_names, embedding_dim)
         self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.computed_classes: torch.Tensor | None = None
         self.autocast_dtype: torch.dtype | None = None
@@ -74,7 +72,7 @@ class UniversalUNet(nn.Module):
         trainer sets bfloat16 on CPUs that compute in it, ``nnUNetTrainerCLIP.use_cpu_fast_paths``)."""
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1], levels,
                                                   self.heads.initial_parameters(INITIAL_LOGIT),
-                                                  controller_hidden, image_conditioned)
+                                                  controller_hidden)
 
     @property
     def classes(self) -> ClassTable:
@@ -125,8 +123,6 @@ class UniversalUNet(nn.Module):
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
         embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
         params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
-        if class_embeddings is None and self.classes.residual is not None:
-            params = params + self.classes.residual.to(params.dtype)
         if trained is None and class_embeddings is None:
             trained = self.class_trained
         untrained = None if trained is None or bool(trained.all()) else ~trained.view(1, -1, *[1] * (x.ndim - 2))
@@ -175,15 +171,11 @@ class ClassTable(nn.ModuleList):
     projections unchanged) and the class-dependent state, which nnU-Net's pretrained-weights loader
     leaves out by name."""
 
-    def __init__(self, num_levels: int, class_names: Sequence[str], embedding_dim: int, head_parameters: int,
-                 residual: bool):
+    def __init__(self, num_levels: int, class_names: Sequence[str], embedding_dim: int):
         super().__init__(nn.Identity() for _ in range(num_levels))
         self.class_names = list(class_names)
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
         self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
-        self.residual = nn.Parameter(torch.zeros(len(self.class_names), num_levels, head_parameters)) \
-            if residual else None
-        """Per-class head parameters added to the generated ones of the model's own classes."""
 
     def get_extra_state(self) -> dict:
         return {"class_names": self.class_names}

@@ -59,8 +59,7 @@ def training_orientation(properties_files: dict[str, str]) -> str | None:
 
 
 class WarmupPolyLRScheduler(PolyLRScheduler):
-    """nnU-Net's poly schedule after a linear warm-up over the first ``warmup_steps`` steps (epochs), each
-    parameter group at its ``lr_scale`` times the schedule's rate."""
+    """nnU-Net's poly schedule after a linear warm-up over the first ``warmup_steps`` steps (epochs)."""
 
     def __init__(self, optimizer, initial_lr: float, max_steps: int, warmup_steps: int = 0):
         self.warmup_steps = warmup_steps
@@ -73,7 +72,7 @@ class WarmupPolyLRScheduler(PolyLRScheduler):
         super().step(current_step)
         warmup = min(1.0, (current_step + 1) / (self.warmup_steps + 1))
         for group in self.optimizer.param_groups:
-            group["lr"] *= warmup * group.get("lr_scale", 1.0)
+            group["lr"] *= warmup
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
@@ -101,8 +100,10 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     """Draw training cases source by source, a source with probability ∝ (its cases)^power
     (``source_sampling``); None: nnU-Net's uniform case sampling."""
     head_options: dict = {}
+    """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
+    ``normalized_head_input``, ``normalized_heads``."""
     warmup_epochs: int = 0
-    controller_lr_scale: float = 1.0
+    """Epochs of linear learning-rate warm-up before nnU-Net's poly schedule."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -226,10 +227,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
                                    f"{'it' if len(never) == 1 else 'them'} absent.")
 
     def configure_optimizers(self):
-        controller = [p for n, p in self.network.named_parameters() if "controller." in n]
-        others = [p for n, p in self.network.named_parameters() if "controller." not in n]
-        optimizer = torch.optim.AdamW([{"params": others}, {"params": controller, "lr_scale": self.controller_lr_scale}],
-                                      lr=self.initial_lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay)
         return optimizer, WarmupPolyLRScheduler(optimizer, self.initial_lr, self.num_epochs, self.warmup_epochs)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):

@@ -1,0 +1,23 @@
+"""Recipe variants of the Universal Model, measured against the default with
+``benchmarks/phantom_benchmark.py`` (docs/demo_experiments.md, "Issue 19")."""
+from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
+
+
+class nnUNetTrainerCLIP_NormHeadsWarmup(nnUNetTrainerCLIP):
+    """The heads read normalised, activated features; their generated weight rows have fixed norms
+    (``DynamicHeads(normalized=True)``); 10 epochs of learning-rate warm-up."""
+
+    head_options = {"normalized_head_input": True, "normalized_heads": True}
+    warmup_epochs = 10
+
+
+class nnUNetTrainerCLIPSourceBalanced(nnUNetTrainerCLIP):
+    """Every source drawn equally often, then one of its cases (the original Universal Model's sampling)."""
+
+    source_sampling_power = 0.0
+
+
+class nnUNetTrainerCLIPSqrtSources(nnUNetTrainerCLIP):
+    """A source of N cases drawn with probability ∝ √N (MultiTalent's sampling)."""
+
+    source_sampling_power = 0.5
