@@ -89,6 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--heldout", type=int, default=4)
     p.add_argument("--jobs", type=int, default=1, help="runs at a time")
     p.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    p.add_argument("--tumour-cohort", action="store_true",
+                   help="sources with real shares of cases and realistic tumours (synthetic.sources.TUMOUR_SOURCES), "
+                        "held-out scans with and without tumours (HELDOUT_TUMOURS; give --heldout 20 or more); "
+                        "use an --out of its own")
     p.add_argument("--quick", action="store_true", help="one case per source, the demo's --quick network")
     p.add_argument("--run", nargs=4, metavar=("MODEL", "SOURCE", "PHANTOM_SEED", "TRAINING_SEED"),
                    help=argparse.SUPPRESS)
@@ -104,9 +108,10 @@ def budget(args: argparse.Namespace, share: float = 1.0):
 
 
 def sources(args: argparse.Namespace):
-    from nnunet_clip.synthetic.sources import DEMO_SOURCES
+    from nnunet_clip.synthetic.sources import DEMO_SOURCES, TUMOUR_SOURCES
 
-    return tuple(replace(s, cases=1) for s in DEMO_SOURCES) if args.quick else DEMO_SOURCES
+    chosen = TUMOUR_SOURCES if args.tumour_cohort else DEMO_SOURCES
+    return tuple(replace(s, cases=1) for s in chosen) if args.quick else chosen
 
 
 def nnunet_folders(phantoms: Path, results: Path | None = None) -> dict[str, str]:
@@ -121,12 +126,13 @@ def prepare(phantoms: Path, seed: int, datasets: set[str], args: argparse.Namesp
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo import pipeline
-    from nnunet_clip.synthetic.sources import write_heldout, write_sources
+    from nnunet_clip.synthetic.sources import HELDOUT_TUMOURS, write_heldout, write_sources
     from nnunet_clip.text.embedding_file import EMBEDDING_FILE
 
     if not (phantoms / "heldout" / "dataset.json").is_file():
         write_sources(phantoms / "sources", sources(args), seed=seed)
-        write_heldout(phantoms / "heldout", 1 if args.quick else args.heldout)
+        write_heldout(phantoms / "heldout", 1 if args.quick else args.heldout,
+                      tumours=HELDOUT_TUMOURS if args.tumour_cohort else None)
     inputs = {s.name: phantoms / "sources" / s.name for s in sources(args)}
     wanted = {name: DATASET_IDS[name] for name in datasets if name in DATASET_IDS}
     if "sources" in datasets:
@@ -223,7 +229,8 @@ def launch(args: argparse.Namespace, runs: list[tuple[str, str, int, int]]) -> N
     active: list[tuple[subprocess.Popen, tuple]] = []
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     options = ["--out", str(args.out), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
-               "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else [])]
+               "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else []),
+               *(["--tumour-cohort"] if args.tumour_cohort else [])]
     while pending or active:
         while pending and len(active) < args.jobs:
             run = pending.pop(0)
@@ -290,8 +297,24 @@ def summarise(out: Path, names: list[str]) -> dict:
             "largest_logit": max((r["largest_logit"] for r in mine), default=None),
             "predict_seconds": mean_sd(list(predict.values())),
             "models_per_run": len(mine) // max(1, len(runs)),
+            "detection": detection_summary(mine),
         }
     return summary
+
+
+def detection_summary(results: list[dict]) -> dict:
+    """Per tumour class, mean ± sd over runs: case-level harmonic mean of sensitivity and specificity,
+    recall of lesions of at least 10 mm, false-positive lesions per case, AUC of the presence score."""
+    from nnunet_clip.evaluation.detection import LARGE_LESIONS
+
+    measures = {"harmonic_mean": lambda d: d["harmonic_mean"],
+                "lesion_recall_10mm": lambda d: d["lesion_level"][LARGE_LESIONS]["recall"],
+                "false_positive_lesions_per_case": lambda d: d["lesion_level"]["false_positives_per_case"],
+                "auc": lambda d: d["roc"]["auc"]}
+    classes = sorted({c for r in results for c in r.get("tumor_detection", {})})
+    return {c: {m: mean_sd([v for r in results if c in r.get("tumor_detection", {})
+                            if (v := get(r["tumor_detection"][c])) is not None])
+                for m, get in measures.items()} for c in classes}
 
 
 def _fmt(stats: dict | None, digits: int = 3) -> str:
@@ -314,6 +337,10 @@ def markdown(summary: dict) -> str:
     for name, s in summary.items():
         lines += [f"- {name}, {run}: " + ", ".join(f"{c} {v:.2f}" for c, v in classes.items())
                   for run, classes in s["lost"].items()]
+    lines += ["", "| model | tumour | harmonic mean (cases) | lesion recall ≥ 10 mm | false-positive lesions per case | "
+              "AUC |", "|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines += [f"| {name} | {c} | " + " | ".join(_fmt(d[m]) for m in d) + " |" for c, d in s["detection"].items()]
     return "\n".join(lines)
 
 
