@@ -14,7 +14,7 @@ import faults
 from nnunet_clip.cli import main
 from test_predict import REAL_CT
 
-FAST = ["--disable-tta", "--device", "cpu"]
+FAST = ["--disable-tta", "--device", "cpu", "--step-size", "1"]
 
 
 def predict(model, inputs, out, *options) -> list[str]:
