@@ -34,6 +34,8 @@ def test_killed_while_saving_a_checkpoint_then_resumed_with_c(tiny_preprocessed,
     (tmp_path / "trainers").mkdir()
     (tmp_path / "trainers" / f"{TRAINER}.py").write_text(TRAINER_MODULE)
     monkeypatch.setenv("nnUNet_extTrainer", os.pathsep.join([str(TRAINER_DIR), str(tmp_path / "trainers")]))
+    # augmentation in the training process: a killed trainer's worker would keep its output pipe open
+    monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     command = ["nnUNetv2_train", str(TINY_DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"]
     # torch.save: 1 epoch 0's checkpoint_latest, 2 its checkpoint_best, 3 epoch 1's checkpoint_latest, cut in half
     killed = faults.run(command, kill={"target": "torch:save", "call": 3, "path_arg": 1})
