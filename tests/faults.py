@@ -109,8 +109,10 @@ def killed(result: subprocess.CompletedProcess) -> bool:
 
 
 def text_lines(output: str) -> list[str]:
-    """The non-empty lines of a command's output that are not progress bars (tqdm redraws with '\\r')."""
-    return [line for line in output.split("\n") if line.strip() and "\r" not in line]
+    """The non-empty lines of a command's output as a terminal shows them (each line's text after its
+    last '\\r', with which tqdm redraws), progress bars left out."""
+    shown = (line.split("\r")[-1] for line in output.split("\n"))
+    return [line for line in shown if line.strip() and "%|" not in line]
 
 
 def one_line_error(result: subprocess.CompletedProcess, command: str) -> str:

@@ -134,7 +134,7 @@ def test_a_class_the_model_never_saw_annotated_is_written_empty_with_a_warning(t
     shutil.copytree(trained_model.model_folder, model)
     checkpoint_path = model / "fold_0" / "checkpoint_final.pth"
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    checkpoint["network_weights"]["class_trained"][model_classes(trained_model).index("liver")] = False
+    checkpoint["network_weights"]["decoder.seg_layers.class_trained"][model_classes(trained_model).index("liver")] = False
     torch.save(checkpoint, checkpoint_path)
     out = tmp_path / "out"
     assert main(["predict", "-m", str(model), "-i", str(tiny_case(trained_model)), "-o", str(out), *FAST,

@@ -23,7 +23,7 @@ def two_fold_model(trained_model, tmp_path_factory):
     checkpoint = torch.load(folder / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     generator = torch.Generator().manual_seed(0)
     checkpoint["network_weights"] = {
-        k: v + 0.5 * v.std() * torch.randn(v.shape, generator=generator) if "decoder" in k and v.numel() > 1 else v
+        k: v + 0.5 * v.std() * torch.randn(v.shape, generator=generator) if k.startswith("decoder.stages") and v.numel() > 1 else v
         for k, v in checkpoint["network_weights"].items()}
     (folder / "fold_1").mkdir()
     torch.save(checkpoint, folder / "fold_1" / "checkpoint_final.pth")

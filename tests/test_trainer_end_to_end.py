@@ -18,8 +18,8 @@ def test_training_writes_checkpoint_with_embeddings_and_class_names(trained_mode
     weights = checkpoint["network_weights"]
     class_names = region_class_names(json.loads((trained_model.raw_folder / "dataset.json").read_text())["labels"])
     stored = TextEmbeddings.load(trained_model.raw_folder / EMBEDDING_FILE)
-    assert torch.equal(weights["class_embeddings"], stored.for_classes(class_names))
-    assert weights["_extra_state"]["class_names"] == class_names
+    assert torch.equal(weights["decoder.seg_layers.class_embeddings"], stored.for_classes(class_names))
+    assert weights["decoder.seg_layers._extra_state"]["class_names"] == class_names
     assert checkpoint["init_args"]["plans"]["universal_model"]["class_names"] == class_names
     assert (fold / "validation" / "summary.json").is_file()  # nnU-Net's own final validation ran
 
