@@ -22,16 +22,19 @@ class LogitRange:
     def __init__(self, folder: str | os.PathLike):
         self.path = Path(folder) / FILE_NAME
         self.per_epoch: list[float] = json.loads(self.path.read_text())["per_epoch"] if self.path.is_file() else []
-        self._epoch = 0.0
+        self._epoch: torch.Tensor | float = 0.0
+        """The epoch's largest |logit| so far, kept on the logits' device: reading it would wait for the
+        device at every step."""
 
     def see(self, logits: torch.Tensor | Sequence[torch.Tensor]) -> None:
         levels = [logits] if isinstance(logits, torch.Tensor) else logits
-        self._epoch = max(self._epoch, *(float(level.detach().abs().max()) for level in levels))
+        for level in levels:
+            self._epoch = torch.clamp_min(level.detach().abs().amax().float(), self._epoch)
 
     def end_epoch(self, epoch: int) -> float:
         """Record the epoch's largest |logit| (replacing a value of a resumed epoch) and write the file."""
         del self.per_epoch[epoch:]
-        self.per_epoch.append(self._epoch)
+        self.per_epoch.append(float(self._epoch))
         self._epoch = 0.0
         tmp = self.path.with_name(f".tmp-{os.getpid()}-{FILE_NAME}")
         tmp.write_text(json.dumps({"largest": self.largest, "per_epoch": self.per_epoch}))

@@ -6,6 +6,7 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
 
+from nnunet_clip.errors import InputError
 from nnunet_clip.network.build import build_universal_network, universal_model_plans
 
 CLASSES = ["spleen", "liver", "liver tumor"]
@@ -135,6 +136,9 @@ def test_state_dict_carries_embeddings_and_class_names_in_the_segmentation_layer
     other = build_universal_network(Plans(), configuration("PlainConvUNet"), 1, len(CLASSES))
     other.load_state_dict(state)
     assert torch.equal(other.class_embeddings, state["decoder.seg_layers.class_embeddings"])
+    old_layout = {k.replace("decoder.seg_layers.", ""): v for k, v in state.items()}
+    with pytest.raises(InputError, match="older nnunet-clip .*; retrain the model"):
+        other.load_state_dict(old_layout)
     state["decoder.seg_layers._extra_state"] = {"class_names": ["liver", "spleen", "liver tumor"]}
     with pytest.raises(ValueError, match="checkpoint classes"):
         other.load_state_dict(state)

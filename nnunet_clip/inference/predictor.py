@@ -85,12 +85,8 @@ class UniversalPredictor(nnUNetPredictor):
         try:
             with_plugin_trainers(super().initialize_from_trained_model_folder, model_training_output_dir, folds,
                                  checkpoint_name)
-        except RuntimeError as e:
-            if 'Unexpected key(s) in state_dict: "class_embeddings"' in str(e):
-                raise InputError(f"{model_training_output_dir}: the checkpoint has the network layout of an older "
-                                 "nnunet-clip (class embeddings outside the segmentation layers); retrain the "
-                                 "model") from None
-            raise
+        except InputError as e:
+            raise InputError(f"{model_training_output_dir}: {e}") from None
         spec = self.plans_manager.plans.get(PLANS_KEY)
         if spec is None:
             raise InputError(f"{model_training_output_dir}: not an nnunet-clip model (its plans have no "

@@ -29,6 +29,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from nnunet_clip.errors import InputError
 from nnunet_clip.network.controller import INITIAL_LOGIT, HeadParameterController
 from nnunet_clip.network.dynamic_heads import DynamicHeads
 
@@ -73,6 +74,12 @@ class UniversalUNet(nn.Module):
         self.controller = HeadParameterController(embedding_dim, self.encoder.output_channels[-1], levels,
                                                   self.heads.initial_parameters(INITIAL_LOGIT),
                                                   controller_hidden)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if "class_embeddings" in state_dict:  # before the class state moved into decoder.seg_layers
+            raise InputError("the checkpoint has the network layout of an older nnunet-clip (class embeddings "
+                             "outside the segmentation layers); retrain the model")
+        return super().load_state_dict(state_dict, strict, assign)
 
     @property
     def classes(self) -> ClassTable:
