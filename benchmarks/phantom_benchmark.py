@@ -25,7 +25,7 @@ runs), DSC per class, the reliable classes (every organ but ``THIN``) below 0.5 
 largest |logit| in training, and the inference time of one universal model against the 12.
 
     python benchmarks/phantom_benchmark.py --out benchmark_output --models universal unmasked one-hot \\
-        --training-seeds 0 1 2 --phantom-seeds 0 [--epochs 144 --iterations 22] [--jobs 2 --threads 1]
+        --training-seeds 0 1 2 --phantom-seeds 0 [--epochs 144 --iterations 22] [--threads 1]
 """
 from __future__ import annotations
 
@@ -87,8 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=144)
     p.add_argument("--iterations", type=int, default=22, help="per epoch (default: about the fitted demo's)")
     p.add_argument("--heldout", type=int, default=4)
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time")
-    p.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs at a time (on a 2-core machine keep 1: two runs at once took 30-70 s per epoch each, "
+                        "one alone 3.5-4.5 s)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (2 were no faster than 1 on 2 cores)")
     p.add_argument("--tumour-cohort", action="store_true",
                    help="sources with real shares of cases and realistic tumours (synthetic.sources.TUMOUR_SOURCES), "
                         "held-out scans with and without tumours (HELDOUT_TUMOURS; give --heldout 20 or more); "

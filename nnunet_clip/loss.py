@@ -14,6 +14,12 @@ every logit of the class below about -25, where the sigmoid passes no gradient a
 no longer learn from the cases that show it. With partial labels many (case, class) pairs are
 empty in a patch (a tumour in a healthy organ, a femoral head outside the patch); BCE still counts
 them and teaches the class's absence (measurements: docs/demo_experiments.md).
+
+With ``disjoint`` (a (K, K) matrix, True where two classes never share a voxel), BCE also counts the
+known negatives of unannotated pairs: a voxel of an annotated class is outside every class disjoint
+from it (the exclusion loss of Shi et al., MedIA 2021). A head then learns where its class is not
+from sources that do not annotate it: without this, the rectum's head of a model trained on
+abdominal sources is never told that a lung is not rectum (docs/demo_experiments.md).
 """
 from __future__ import annotations
 
@@ -27,12 +33,20 @@ def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
     return AllGatherGrad.apply(t).sum(0)
 
 
+def disjoint_regions(regions) -> torch.Tensor:
+    """(K, K) bool: True where two of nnU-Net's regions (tuples of label values) share no label value,
+    so their classes never share a voxel (an organ and its tumour do; two organs do not)."""
+    values = [set(r) if isinstance(r, (list, tuple)) else {r} for r in regions]
+    return torch.tensor([[not (a & b) for b in values] for a in values])
+
+
 class PartialLabelDiceBCELoss(nn.Module):
     """Dice + BCE on sigmoid logits (B, K, *S) against region targets (B, K, *S), masked by (B, K)."""
 
     def __init__(self, batch_dice: bool, ddp: bool = False, smooth: float = 1e-5,
-                 weight_ce: float = 1.0, weight_dice: float = 1.0):
+                 weight_ce: float = 1.0, weight_dice: float = 1.0, disjoint: torch.Tensor | None = None):
         super().__init__()
+        self.disjoint = None if disjoint is None else disjoint.float()
         self.batch_dice = batch_dice
         self.ddp = ddp
         self.smooth = smooth
@@ -44,8 +58,20 @@ class PartialLabelDiceBCELoss(nn.Module):
         target = target.to(torch.float32)
         spatial = tuple(range(2, logits.ndim))
         bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)
-        ce_loss = (bce * annotated).sum() / annotated.sum().clamp_min(1)
+        ce_sum, ce_count = (bce * annotated).sum(), annotated.sum()
+        if self.disjoint is not None:
+            negatives = self.known_negatives(target, annotated)
+            ce_sum = ce_sum + (nn.functional.softplus(logits) * negatives).mean(spatial).sum()
+            ce_count = ce_count + negatives.flatten(2).amax(-1).sum()
+        ce_loss = ce_sum / ce_count.clamp_min(1)
         return self.weight_ce * ce_loss + self.weight_dice * self._dice_loss(logits, target, annotated, spatial)
+
+    def known_negatives(self, target: torch.Tensor, annotated: torch.Tensor) -> torch.Tensor:
+        """(B, K, *S): 1 where class k is not annotated in the case but the voxel belongs to an annotated
+        class disjoint from k."""
+        known = (target * annotated[(...,) + (None,) * (target.ndim - 2)]).flatten(2)
+        outside = torch.einsum("jk,bjn->bkn", self.disjoint.to(known.device, known.dtype), known) > 0
+        return (outside * (annotated == 0)[..., None]).float().unflatten(2, target.shape[2:])
 
     def _dice_loss(self, logits, target, annotated, spatial) -> torch.Tensor:
         probabilities = torch.sigmoid(logits)

@@ -73,3 +73,34 @@ def test_empty_targets_leave_the_loss_bounded_at_saturated_logits():
     logits = torch.full((1, 1, 4, 4, 4), -30.0, requires_grad=True)
     loss = PartialLabelDiceBCELoss(batch_dice=False)(logits, torch.zeros_like(logits), torch.ones(1, 1))
     assert loss.item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(-30.0)).item())
+
+
+def test_regions_that_share_no_label_value_are_disjoint():
+    from nnunet_clip.loss import disjoint_regions
+
+    organ, kidney, tumour = (1,), (2, 3), (3,)  # the tumour's atom lies in the kidney's region
+    assert disjoint_regions([organ, kidney, tumour]).tolist() == [
+        [False, True, True], [True, False, False], [True, False, False]]
+
+
+def test_exclusion_tells_an_unannotated_class_where_it_is_not():
+    """An unannotated class is supervised as absent on the voxels of annotated classes disjoint from it,
+    and nowhere else: not on the annotated classes it may share voxels with, not on unlabelled voxels."""
+    from nnunet_clip.loss import disjoint_regions
+
+    organ, kidney, tumour, other = (1,), (2, 3), (3,), (4,)
+    target = torch.zeros(1, 4, 1, 1, 4)
+    target[0, 0, ..., 0] = 1  # voxel 0: organ
+    target[0, 1, ..., 1] = 1  # voxel 1: kidney; voxels 2, 3: unlabelled
+    annotated = torch.tensor([[1.0, 1.0, 0.0, 0.0]])  # the case annotates organ and kidney
+    loss = PartialLabelDiceBCELoss(batch_dice=False, disjoint=disjoint_regions([organ, kidney, tumour, other]))
+    logits = torch.full((1, 4, 1, 1, 4), 3.0, requires_grad=True)
+    loss(logits, target, annotated).backward()
+    moved = logits.grad[0, :, 0, 0] != 0
+    assert moved[2].tolist() == [True, False, False, False]  # tumour: not in the organ, maybe in the kidney
+    assert moved[3].tolist() == [True, True, False, False]  # other: in neither organ nor kidney
+    assert torch.all(logits.grad[0, 2:, 0, 0] >= 0)  # pushed down only
+    without = PartialLabelDiceBCELoss(batch_dice=False)
+    logits.grad = None
+    without(logits, target, annotated).backward()
+    assert torch.all(logits.grad[0, 2:] == 0)

@@ -32,3 +32,14 @@ def test_normalized_recipe_builds_normalized_heads_on_normalized_features(tiny_p
     assert isinstance(projection, nn.Sequential) and isinstance(projection[1], network.encoder.norm_op)
     entry = trainer.plans_manager.plans["universal_model"]
     assert entry["normalized_head_input"] and entry["normalized_heads"]  # the saved plans rebuild it so
+
+
+def test_exclusion_recipe_builds_the_loss_with_the_datasets_disjoint_regions(tiny_preprocessed):
+    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_NormHeadsWarmupExclusion
+
+    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_NormHeadsWarmupExclusion)
+    trainer.initialize()
+    loss = getattr(trainer.loss, "loss", trainer.loss)
+    regions = trainer.label_manager.foreground_regions
+    assert loss.disjoint.shape == (len(regions), len(regions))
+    assert loss.disjoint.sum() > 0 and not loss.disjoint.diagonal().any()

@@ -28,12 +28,13 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
 from nnunet_clip.atomic import atomic_path, remove_leftovers
+from nnunet_clip.class_sampling import ClassBalancedCases
 from nnunet_clip.dataset_classes import as_regions, class_names, training_notes
 from nnunet_clip.errors import InputError
 from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
 from nnunet_clip.evaluation.report import write_json
 from nnunet_clip.logit_range import LogitRange
-from nnunet_clip.loss import PartialLabelDiceBCELoss
+from nnunet_clip.loss import PartialLabelDiceBCELoss, disjoint_regions
 from nnunet_clip.network.build import HEAD_IN_CHANNELS, PLANS_KEY, build_universal_network, universal_model_plans
 from nnunet_clip.orientation import case_orientation
 from nnunet_clip.partial_labels import AnnotatedClasses
@@ -99,6 +100,11 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     source_sampling_power: float | None = None
     """Draw training cases source by source, a source with probability ∝ (its cases)^power
     (``source_sampling``); None: nnU-Net's uniform case sampling."""
+    exclusion_loss: bool = False
+    """Also supervise unannotated classes where a case annotates a class disjoint from them (``loss``)."""
+    class_sampling_power: float | None = None
+    """Centre forced-foreground patches on a class drawn with probability ∝ (cases with it)^-power
+    (``class_sampling``); None: nnU-Net's uniform draw among the case's classes."""
     head_options: dict = {}
     """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
     ``normalized_head_input``, ``normalized_heads``."""
@@ -242,7 +248,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
 
     def _build_loss(self):
         loss = super()._build_loss()
-        partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp)
+        disjoint = disjoint_regions(self.label_manager.foreground_regions) if self.exclusion_loss else None
+        partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp,
+                                          disjoint=disjoint)
         if isinstance(loss, DeepSupervisionWrapper):
             loss.loss = partial
             return loss
@@ -256,6 +264,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
              for key in dataset.identifiers})
         if self.source_sampling_power is not None:
             dataset_tr.identifiers = weighted_identifiers(dataset_tr.identifiers, self.source_sampling_power)
+        if self.class_sampling_power is not None:
+            dataset_tr = ClassBalancedCases(dataset_tr, self.class_sampling_power)
         return dataset_tr, dataset_val
 
     def loss_mask(self, keys) -> torch.Tensor:
@@ -272,11 +282,12 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
 
     @contextmanager
     def _loss_for_cases(self, keys):
-        """The loss masked to the cases' annotated classes, and the network computing only those."""
+        """The loss masked to the cases' annotated classes, and the network computing only those (all
+        classes with the exclusion loss)."""
         loss, mask = self.loss, self.loss_mask(keys).to(self.device)
         self.loss = functools.partial(self._masked_loss, loss, mask)
         try:
-            with self._unwrapped_network().computing_only(mask):
+            with self._unwrapped_network().computing_only(torch.ones_like(mask) if self.exclusion_loss else mask):
                 yield
         finally:
             self.loss = loss

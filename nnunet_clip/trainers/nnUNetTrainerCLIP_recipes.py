@@ -11,6 +11,20 @@ class nnUNetTrainerCLIP_NormHeadsWarmup(nnUNetTrainerCLIP):
     warmup_epochs = 10
 
 
+class nnUNetTrainerCLIP_NormHeadsWarmupRareClasses(nnUNetTrainerCLIP_NormHeadsWarmup):
+    """NormHeadsWarmup, its foreground patches centred on each class about equally often over the training
+    set (``class_sampling``, power 1)."""
+
+    class_sampling_power = 1.0
+
+
+class nnUNetTrainerCLIP_NormHeadsWarmupExclusion(nnUNetTrainerCLIP_NormHeadsWarmup):
+    """NormHeadsWarmup, each unannotated class also told where it is not: in the voxels of annotated
+    classes it never overlaps (``loss``, exclusion)."""
+
+    exclusion_loss = True
+
+
 class nnUNetTrainerCLIPSourceBalanced(nnUNetTrainerCLIP):
     """Every source drawn equally often, then one of its cases (the original Universal Model's sampling)."""
 
