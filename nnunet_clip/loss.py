@@ -17,9 +17,9 @@ them and teaches the class's absence (measurements: docs/demo_experiments.md).
 
 With ``disjoint`` (a (K, K) matrix, True where two classes never share a voxel), BCE also counts the
 known negatives of unannotated pairs: a voxel of an annotated class is outside every class disjoint
-from it (the exclusion loss of Shi et al., MedIA 2021). A head then learns where its class is not
-from sources that do not annotate it: without this, the rectum's head of a model trained on
-abdominal sources is never told that a lung is not rectum (docs/demo_experiments.md).
+from it (the exclusion loss of Shi et al., MedIA 2021). A head then also learns where its class is
+not from the sources that do not annotate it (on the phantoms it lost more classes than without:
+docs/demo_experiments.md, "Issue 19").
 """
 from __future__ import annotations
 
