@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 
 
-def take_off_epochs(checkpoint: Path, classes: list[str], threshold: float) -> dict[str, int | None]:
-    """Class -> first epoch with pseudo Dice > ``threshold`` (None: never)."""
+def take_off_epochs(checkpoint: Path, classes: list[str], threshold: float) -> tuple[int, dict[str, int | None]]:
+    """Epochs trained, and class -> first epoch with pseudo Dice > ``threshold`` (None: never)."""
     logging = torch.load(checkpoint, map_location="cpu", weights_only=False)["logging"]
     names = json.loads((checkpoint.parent.parent / "dataset.json").read_text())["labels"]
     order = [n for n in names if n != "background"]
     per_epoch = logging["dice_per_class_or_region"]
-    return {c: next((e for e, dice in enumerate(per_epoch)
-                     if not math.isnan(dice[order.index(c)]) and dice[order.index(c)] > threshold), None)
-            for c in classes}
+    return len(per_epoch), {c: next((e for e, dice in enumerate(per_epoch)
+                                     if not math.isnan(dice[order.index(c)]) and dice[order.index(c)] > threshold),
+                                    None) for c in classes}
 
 
 def main(argv=None) -> None:
@@ -39,8 +39,7 @@ def main(argv=None) -> None:
     print("|---|---|" + "---|" * len(args.classes))
     for folder in args.folders:
         for checkpoint in sorted(folder.glob("**/checkpoint_final.pth")):
-            epochs = len(torch.load(checkpoint, map_location="cpu", weights_only=False)["logging"]["mean_fg_dice"])
-            first = take_off_epochs(checkpoint, args.classes, args.threshold)
+            epochs, first = take_off_epochs(checkpoint, args.classes, args.threshold)
             run = checkpoint.relative_to(folder).parts[0]
             print(f"| {run} | {epochs} | " + " | ".join("-" if e is None else str(e) for e in first.values()) + " |")
 

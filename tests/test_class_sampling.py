@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import make_trainer
-from nnunet_clip.class_sampling import ClassBalancedCases, cases_per_class, draw_class
+from nnunet_clip.class_sampling import ClassBalancedCases, cases_per_class, draw_class, present
 
 COMMON, RARE, ABSENT = (1,), (2, 3), (4,)
 LOCATIONS = {COMMON: np.zeros((5, 4), int), RARE: np.ones((3, 4), int), ABSENT: np.zeros((0, 4), int)}
@@ -42,13 +42,13 @@ def test_the_trainer_offers_nnunets_loader_one_class_per_case(tiny_preprocessed)
     assert isinstance(dataset_tr, ClassBalancedCases) and not isinstance(dataset_val, ClassBalancedCases)
     case = dataset_tr.identifiers[0]
     unweighted = type(dataset_val)(dataset_val.source_folder, [case])
-    present = [k for k, v in unweighted.load_case(case)[3]["class_locations"].items() if len(v)]
-    assert len(present) > 1
+    classes = present(unweighted.load_case(case)[3]["class_locations"])
+    assert len(classes) > 1
     np.random.seed(0)
     chosen = Counter()
     for _ in range(60):
         locations = dataset_tr.load_case(case)[3]["class_locations"]
         assert len(locations) == 1
         chosen.update(locations)
-    assert set(chosen) == set(present)  # every present class gets its turn
+    assert set(chosen) == set(classes)  # every present class gets its turn
     assert pickle.loads(pickle.dumps(dataset_tr)).cases_per_class == dataset_tr.cases_per_class  # for DA workers

@@ -34,12 +34,17 @@ def test_normalized_recipe_builds_normalized_heads_on_normalized_features(tiny_p
     assert entry["normalized_head_input"] and entry["normalized_heads"]  # the saved plans rebuild it so
 
 
-def test_exclusion_recipe_builds_the_loss_with_the_datasets_disjoint_regions(tiny_preprocessed):
+def test_exclusion_recipe_uses_the_datasets_disjoint_regions_and_computes_every_head(tiny_preprocessed):
+    from nnunet_clip.loss import disjoint_regions
     from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_NormHeadsWarmupExclusion
 
     trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_NormHeadsWarmupExclusion)
     trainer.initialize()
     loss = getattr(trainer.loss, "loss", trainer.loss)
-    regions = trainer.label_manager.foreground_regions
-    assert loss.disjoint.shape == (len(regions), len(regions))
-    assert loss.disjoint.sum() > 0 and not loss.disjoint.diagonal().any()
+    expected = disjoint_regions(trainer.label_manager.foreground_regions)
+    assert expected.any() and not expected.all()  # the tiny dataset has overlapping and disjoint classes
+    assert torch.equal(loss.disjoint.bool(), expected)
+    keys = trainer.get_tr_and_val_datasets()[0].identifiers[:2]
+    assert not trainer.loss_mask(keys).bool().all()  # these cases leave classes unannotated ...
+    with trainer._loss_for_cases(keys):
+        assert trainer.network.computed_classes.all()  # ... whose heads the exclusion loss still needs
