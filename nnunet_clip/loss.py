@@ -20,6 +20,11 @@ known negatives of unannotated pairs: a voxel of an annotated class is outside e
 from it (the exclusion loss of Shi et al., MedIA 2021). A head then also learns where its class is
 not from the sources that do not annotate it (on the phantoms it lost more classes than without:
 docs/demo_experiments.md, "Issue 19").
+
+With ``logit_penalty`` λ > 0, λ·mean(logit²) over the annotated pairs is added. BCE keeps pushing
+logits that are already right further out (under Adam at a steady pace, whatever the gradient's
+size); the penalty balances it where e^-|z| ≈ 2λ|z| (|z| ≈ 4.7 for λ = 1e-3, probability 0.991),
+and it pulls a class whose logits fell far below zero back towards the range where it learns.
 """
 from __future__ import annotations
 
@@ -44,8 +49,10 @@ class PartialLabelDiceBCELoss(nn.Module):
     """Dice + BCE on sigmoid logits (B, K, *S) against region targets (B, K, *S), masked by (B, K)."""
 
     def __init__(self, batch_dice: bool, ddp: bool = False, smooth: float = 1e-5,
-                 weight_ce: float = 1.0, weight_dice: float = 1.0, disjoint: torch.Tensor | None = None):
+                 weight_ce: float = 1.0, weight_dice: float = 1.0, disjoint: torch.Tensor | None = None,
+                 logit_penalty: float = 0.0):
         super().__init__()
+        self.logit_penalty = logit_penalty
         self.disjoint = None if disjoint is None else disjoint.float()
         self.batch_dice = batch_dice
         self.ddp = ddp
@@ -64,7 +71,11 @@ class PartialLabelDiceBCELoss(nn.Module):
             ce_sum = ce_sum + (nn.functional.softplus(logits) * negatives).mean(spatial).sum()
             ce_count = ce_count + negatives.flatten(2).amax(-1).sum()
         ce_loss = ce_sum / ce_count.clamp_min(1)
-        return self.weight_ce * ce_loss + self.weight_dice * self._dice_loss(logits, target, annotated, spatial)
+        loss = self.weight_ce * ce_loss + self.weight_dice * self._dice_loss(logits, target, annotated, spatial)
+        if self.logit_penalty:
+            squares = logits.float().square().mean(spatial)
+            loss = loss + self.logit_penalty * (squares * annotated).sum() / annotated.sum().clamp_min(1)
+        return loss
 
     def known_negatives(self, target: torch.Tensor, annotated: torch.Tensor) -> torch.Tensor:
         """(B, K, *S): 1 where class k is not annotated in the case but the voxel belongs to an annotated

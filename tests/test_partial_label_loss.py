@@ -104,3 +104,21 @@ def test_exclusion_tells_an_unannotated_class_where_it_is_not():
     logits.grad = None
     without(logits, target, annotated).backward()
     assert torch.all(logits.grad[0, 2:] == 0)
+
+
+def test_logit_penalty_adds_mean_squared_logit_of_annotated_pairs_and_bounds_a_right_logit():
+    logits, target = logits_and_target(5)
+    annotated = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.float32)
+    plain = PartialLabelDiceBCELoss(batch_dice=False)(logits, target, annotated)
+    penalised = PartialLabelDiceBCELoss(batch_dice=False, logit_penalty=0.1)(logits, target, annotated)
+    squares = logits.detach().square().mean((2, 3, 4))[annotated == 1].mean()
+    assert (penalised - plain).item() == pytest.approx(0.1 * squares.item(), rel=1e-5)
+    # a background voxel's logit: BCE alone keeps pushing it down; with the penalty it settles near -4.7
+    z = torch.full((1, 1, 1, 1, 1), -3.0, requires_grad=True)
+    optimizer = torch.optim.Adam([z], lr=0.05)
+    loss = PartialLabelDiceBCELoss(batch_dice=False, weight_dice=0.0, logit_penalty=1e-3)
+    for _ in range(2000):
+        optimizer.zero_grad()
+        loss(z, torch.zeros_like(z), torch.ones(1, 1)).backward()
+        optimizer.step()
+    assert z.item() == pytest.approx(-4.7, abs=0.3)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from conftest import make_trainer
+from nnunet_clip.inference.predictor import SelectedHeads
 from nnunet_clip.trainers.nnUNetTrainerCLIP import WarmupPolyLRScheduler
 
 
@@ -48,3 +49,35 @@ def test_exclusion_recipe_uses_the_datasets_disjoint_regions_and_computes_every_
     assert not trainer.loss_mask(keys).bool().all()  # these cases leave classes unannotated ...
     with trainer._loss_for_cases(keys):
         assert trainer.network.computed_classes.all()  # ... whose heads the exclusion loss still needs
+
+
+def test_class_offsets_recipe_gives_each_class_own_head_parameters_that_move_only_with_its_annotations(
+        tiny_preprocessed):
+    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_ClassOffsets
+
+    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_ClassOffsets)
+    trainer.initialize()
+    network = trainer.network
+    offsets = network.classes.head_offsets
+    levels = len(network.projections)
+    assert offsets.shape == (len(trainer.class_names), levels, network.heads.num_parameters)
+    assert trainer.plans_manager.plans["universal_model"]["class_head_offsets"]
+    assert any(p is offsets for group in trainer.optimizer.param_groups for p in group["params"])
+    x = torch.randn(1, 1, *trainer.configuration_manager.patch_size)
+    network.autocast_dtype = None  # float32, for exact sums
+    network.eval()
+    with torch.no_grad():
+        before = network(x)[0]
+        offsets[0, 0, -1] += 3.0  # the logit bias of class 0's full-resolution head
+        after = network(x)[0]
+    assert torch.allclose(after[:, 0], (before[:, 0] + 3.0).clamp(max=50.0), atol=1e-4)
+    assert torch.equal(after[:, 1:], before[:, 1:])
+    selected = SelectedHeads(network, [1, 0], network.class_embeddings[:1])  # class 0 again, as a zero-shot name
+    with torch.no_grad():
+        chosen = selected(x)[0]
+    assert torch.allclose(chosen[:, :2], after[:, [1, 0]], atol=1e-5)  # the model's classes keep their offsets
+    assert torch.allclose(chosen[:, 2], before[:, 0], atol=1e-5)  # a zero-shot head has none
+    network.train()
+    with network.computing_only(torch.tensor([[True] + [False] * (offsets.shape[0] - 1)])):
+        network(x)[0][:, 0].mean().backward()
+    assert offsets.grad[0].abs().sum() > 0 and not offsets.grad[1:].any()

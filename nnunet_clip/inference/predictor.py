@@ -47,7 +47,10 @@ class SelectedHeads(nn.Module):
         embeddings = self.network.class_embeddings[self.index]
         trained = torch.cat([self.network.class_trained[self.index],
                              torch.ones(len(self.extra), dtype=torch.bool, device=self.extra.device)])
-        return self.network(x, torch.cat([embeddings, self.extra.to(embeddings.dtype)]), trained)
+        offsets = self.network.classes.head_offsets
+        if offsets is not None:  # zero-shot classes have none
+            offsets = torch.cat([offsets[self.index], offsets.new_zeros((len(self.extra), *offsets.shape[1:]))])
+        return self.network(x, torch.cat([embeddings, self.extra.to(embeddings.dtype)]), trained, offsets)
 
     def outputs(self, outputs: range) -> "SelectedHeads":
         """The same network computing only the outputs ``outputs`` (a range of this module's outputs)."""

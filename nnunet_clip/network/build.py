@@ -45,4 +45,5 @@ def build_universal_network(plans_manager, configuration_manager, num_input_chan
     return UniversalUNet(backbone, spec["class_names"], spec["embedding_dim"],
                          head_in_channels=spec.get("head_in_channels", HEAD_IN_CHANNELS),
                          normalized_head_input=spec.get("normalized_head_input", False),
-                         normalized_heads=spec.get("normalized_heads", False))
+                         normalized_heads=spec.get("normalized_heads", False),
+                         class_head_offsets=spec.get("class_head_offsets", False))

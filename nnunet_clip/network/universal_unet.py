@@ -14,7 +14,7 @@ some training case annotated (the others output ``UNTRAINED_LOGIT``), the class 
 and, optionally, per-class head parameters. nnU-Net's ``-pretrained_weights`` transfers every
 weight but the segmentation layers, so a universal checkpoint starts a model with any class set:
 the backbone, projections and controller carry over and every class, old or new, gets its head from
-its text embedding. The embeddings reach the controller centred on ``embedding_mean``, the mean of
+its text embedding (its own head offsets, if the model has them, start again from zero). The embeddings reach the controller centred on ``embedding_mean``, the mean of
 the classes the controller was first trained with (carried over too).
 
 In training, ``computing_only(mask)`` runs each case's heads for its annotated classes alone: the
@@ -56,7 +56,8 @@ class UniversalUNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, class_names: Sequence[str], embedding_dim: int,
                  head_channels: Sequence[int] = (8, 8, 1), head_in_channels: int = 8, controller_hidden: int = 256,
-                 normalized_head_input: bool = False, normalized_heads: bool = False):
+                 normalized_head_input: bool = False, normalized_heads: bool = False,
+                 class_head_offsets: bool = False):
         super().__init__()
         self.encoder = backbone.encoder
         self.decoder = backbone.decoder
@@ -65,7 +66,8 @@ class UniversalUNet(nn.Module):
         self.projections = nn.ModuleList(self._projection(layer.in_channels, head_in_channels, normalized_head_input)
                                          for layer in reversed(self.decoder.seg_layers))
         self.heads = DynamicHeads(head_in_channels, head_channels, normalized_heads)
-        self.decoder.seg_layers = ClassTable(levels, class_names, embedding_dim)
+        self.decoder.seg_layers = ClassTable(levels, class_names, embedding_dim,
+                                             self.heads.num_parameters if class_head_offsets else 0)
         self.register_buffer("embedding_mean", torch.zeros(embedding_dim))
         self.computed_classes: torch.Tensor | None = None
         self.autocast_dtype: torch.dtype | None = None
@@ -108,30 +110,37 @@ class UniversalUNet(nn.Module):
                              encoder.nonlin(**(encoder.nonlin_kwargs or {})))
 
     def forward(self, x: torch.Tensor, class_embeddings: torch.Tensor | None = None,
-                trained: torch.Tensor | None = None):
+                trained: torch.Tensor | None = None, head_offsets: torch.Tensor | None = None):
         """Logits of every class (or of the given (K', D) embeddings), one map per deep-supervision level.
 
         ``trained`` (K',) bool: outputs that are False get ``UNTRAINED_LOGIT``; by default the
-        model's own classes follow ``class_trained`` and given embeddings are all computed. Outside
-        training the logits are clipped to ±``LOGIT_BOUND``."""
+        model's own classes follow ``class_trained`` and given embeddings are all computed.
+        ``head_offsets`` (K', levels, P): added to the given embeddings' generated head parameters (the
+        model's own classes have theirs, ``ClassTable.head_offsets``). Outside training the logits are
+        clipped to ±``LOGIT_BOUND``."""
         if self.autocast_dtype is None:
-            logits = self._logits(x, class_embeddings, trained)
+            logits = self._logits(x, class_embeddings, trained, head_offsets)
         else:
             with torch.autocast(x.device.type, dtype=self.autocast_dtype):
-                logits = self._logits(x, class_embeddings, trained)
+                logits = self._logits(x, class_embeddings, trained, head_offsets)
             logits = _each_level(torch.Tensor.float, logits)
         if self.training:
             return logits
         return _each_level(lambda level: level.clamp(-LOGIT_BOUND, LOGIT_BOUND), logits)
 
-    def _logits(self, x: torch.Tensor, class_embeddings: torch.Tensor | None, trained: torch.Tensor | None):
+    def _logits(self, x: torch.Tensor, class_embeddings: torch.Tensor | None, trained: torch.Tensor | None,
+                head_offsets: torch.Tensor | None):
         skips = self.encoder(x)
         features = self.decoder(skips)
         image_features = skips[-1].mean(dim=tuple(range(2, skips[-1].ndim)))
         embeddings = self.class_embeddings if class_embeddings is None else class_embeddings
         params = self.controller(embeddings - self.embedding_mean.to(embeddings.dtype), image_features)
-        if trained is None and class_embeddings is None:
-            trained = self.class_trained
+        if class_embeddings is None:
+            head_offsets = self.classes.head_offsets
+            if trained is None:
+                trained = self.class_trained
+        if head_offsets is not None:
+            params = params + head_offsets.to(params.dtype)
         untrained = None if trained is None or bool(trained.all()) else ~trained.view(1, -1, *[1] * (x.ndim - 2))
         if isinstance(features, torch.Tensor):  # deep supervision off: the full-resolution output only
             return _absent(self._heads(self.projections[0](features), params[:, :, 0]), untrained)
@@ -176,13 +185,20 @@ def _each_level(fn, logits):
 class ClassTable(nn.ModuleList):
     """The decoder's ``seg_layers``: one identity per decoder output (the decoder's features pass to the
     projections unchanged) and the class-dependent state, which nnU-Net's pretrained-weights loader
-    leaves out by name."""
+    leaves out by name.
 
-    def __init__(self, num_levels: int, class_names: Sequence[str], embedding_dim: int):
+    ``head_parameters`` > 0: each class also has free head parameters of its own per level
+    (``head_offsets``, starting at zero), added to those the controller generates from its embedding.
+    The controller's weights are shared by all classes, so a class whose heads the shared updates left
+    behind gets a small share of each Adam step; its own offsets get a full step."""
+
+    def __init__(self, num_levels: int, class_names: Sequence[str], embedding_dim: int, head_parameters: int = 0):
         super().__init__(nn.Identity() for _ in range(num_levels))
         self.class_names = list(class_names)
         self.register_buffer("class_embeddings", torch.zeros(len(self.class_names), embedding_dim))
         self.register_buffer("class_trained", torch.ones(len(self.class_names), dtype=torch.bool))
+        self.head_offsets = (nn.Parameter(torch.zeros(len(self.class_names), num_levels, head_parameters))
+                             if head_parameters else None)
 
     def get_extra_state(self) -> dict:
         return {"class_names": self.class_names}

@@ -102,12 +102,14 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     (``source_sampling``); None: nnU-Net's uniform case sampling."""
     exclusion_loss: bool = False
     """Also supervise unannotated classes where a case annotates a class disjoint from them (``loss``)."""
+    logit_penalty: float = 0.0
+    """Weight of the loss's penalty on squared logits (``loss``; 0: none)."""
     class_sampling_power: float | None = None
     """Centre forced-foreground patches on a class drawn with probability ∝ (cases with it)^-power
     (``class_sampling``); None: nnU-Net's uniform draw among the case's classes."""
     head_options: dict = {}
     """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
-    ``normalized_head_input``, ``normalized_heads``."""
+    ``normalized_head_input``, ``normalized_heads``, ``class_head_offsets``."""
     warmup_epochs: int = 0
     """Epochs of linear learning-rate warm-up before nnU-Net's poly schedule."""
 
@@ -250,7 +252,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         loss = super()._build_loss()
         disjoint = disjoint_regions(self.label_manager.foreground_regions) if self.exclusion_loss else None
         partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp,
-                                          disjoint=disjoint)
+                                          disjoint=disjoint, logit_penalty=self.logit_penalty)
         if isinstance(loss, DeepSupervisionWrapper):
             loss.loss = partial
             return loss

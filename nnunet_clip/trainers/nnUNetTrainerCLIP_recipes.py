@@ -25,6 +25,31 @@ class nnUNetTrainerCLIP_NormHeadsWarmupExclusion(nnUNetTrainerCLIP_NormHeadsWarm
     exclusion_loss = True
 
 
+class nnUNetTrainerCLIP_ClassOffsets(nnUNetTrainerCLIP):
+    """Each class's heads are its generated parameters plus free parameters of its own (``ClassTable``)."""
+
+    head_options = {"class_head_offsets": True}
+
+
+class nnUNetTrainerCLIP_LogitPenalty(nnUNetTrainerCLIP):
+    """The loss also penalises squared logits (``loss``, λ = 1e-3), so they stay in the range where
+    every class keeps learning."""
+
+    logit_penalty = 1e-3
+
+
+class nnUNetTrainerCLIP_ClassOffsetsLogitPenalty(nnUNetTrainerCLIP_ClassOffsets):
+    """ClassOffsets and LogitPenalty together."""
+
+    logit_penalty = nnUNetTrainerCLIP_LogitPenalty.logit_penalty
+
+
+class nnUNetTrainerCLIP_ClassOffsetsRareClasses(nnUNetTrainerCLIP_ClassOffsets):
+    """ClassOffsets, its foreground patches centred on each class about equally often (``class_sampling``)."""
+
+    class_sampling_power = 1.0
+
+
 class nnUNetTrainerCLIPSourceBalanced(nnUNetTrainerCLIP):
     """Every source drawn equally often, then one of its cases (the original Universal Model's sampling)."""
 
