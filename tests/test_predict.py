@@ -109,9 +109,9 @@ def test_selected_classes_compute_only_their_heads_and_match_the_full_prediction
     heads = []
     forward = UniversalUNet.forward
 
-    def counting_forward(self, x, class_embeddings=None, trained=None):
+    def counting_forward(self, x, class_embeddings=None, trained=None, head_offsets=None):
         heads.append(len(self.class_names) if class_embeddings is None else class_embeddings.shape[0])
-        return forward(self, x, class_embeddings, trained)
+        return forward(self, x, class_embeddings, trained, head_offsets)
 
     monkeypatch.setattr(UniversalUNet, "forward", counting_forward)
     assert predict(trained_model, tiny_case(trained_model), subset, "--probabilities",
@@ -148,7 +148,7 @@ def test_sided_organ_is_computed_with_its_other_side_for_postprocessing(trained_
     heads = []
     forward = UniversalUNet.forward
     monkeypatch.setattr(UniversalUNet, "forward",
-                        lambda self, x, e=None, t=None: heads.append(e.shape[0]) or forward(self, x, e, t))
+                        lambda self, x, e=None, t=None, o=None: heads.append(e.shape[0]) or forward(self, x, e, t, o))
     assert predict(trained_model, tiny_case(trained_model), tmp_path, "--classes", "right kidney") == 0
     assert set(heads) == {2}
     assert [p.name for p in (tmp_path / "abdsrc_000").iterdir()] == ["right_kidney.nii.gz"]

@@ -37,6 +37,6 @@ def test_predict_checks_the_window_for_inf_class_by_class(trained_model, tmp_pat
 def test_inf_logits_still_fail_the_case_with_nnunets_error(trained_model, tmp_path, monkeypatch, capsys):
     forward = UniversalUNet.forward
     monkeypatch.setattr(UniversalUNet, "forward",
-                        lambda self, x, e=None, t=None: torch.full_like(forward(self, x, e, t), float("inf")))
+                        lambda self, x, e=None, t=None, o=None: torch.full_like(forward(self, x, e, t, o), float("inf")))
     assert predict(trained_model, tmp_path, "--classes", "liver") == 1
     assert "Encountered inf in predicted array" in capsys.readouterr().err
