@@ -38,12 +38,6 @@ class nnUNetTrainerCLIP_LogitPenalty(nnUNetTrainerCLIP):
     logit_penalty = 1e-3
 
 
-class nnUNetTrainerCLIP_ClassOffsetsLogitPenalty(nnUNetTrainerCLIP_ClassOffsets):
-    """ClassOffsets and LogitPenalty together."""
-
-    logit_penalty = nnUNetTrainerCLIP_LogitPenalty.logit_penalty
-
-
 class nnUNetTrainerCLIP_ClassOffsetsRareClasses(nnUNetTrainerCLIP_ClassOffsets):
     """ClassOffsets, its foreground patches centred on each class about equally often (``class_sampling``)."""
 
