@@ -26,6 +26,10 @@ logits that are already right further out (under Adam at a steady pace, whatever
 size); the penalty balances it where e^-|z| ≈ 2λ|z| (|z| ≈ 4.7 for λ = 1e-3, probability 0.991).
 On the phantoms it cut the largest logit tenfold and did not keep classes alive (one seed:
 docs/demo_experiments.md, "Issue 19").
+
+With ``class_weights`` (K,), each annotated (case, class) pair counts with its class's weight in the
+BCE mean and in the Dice mean over classes (``AnnotatedClasses.class_weights``: rarely annotated
+classes count more).
 """
 from __future__ import annotations
 
@@ -51,8 +55,9 @@ class PartialLabelDiceBCELoss(nn.Module):
 
     def __init__(self, batch_dice: bool, ddp: bool = False, smooth: float = 1e-5,
                  weight_ce: float = 1.0, weight_dice: float = 1.0, disjoint: torch.Tensor | None = None,
-                 logit_penalty: float = 0.0):
+                 logit_penalty: float = 0.0, class_weights: torch.Tensor | None = None):
         super().__init__()
+        self.class_weights = class_weights
         self.logit_penalty = logit_penalty
         self.disjoint = None if disjoint is None else disjoint.float()
         self.batch_dice = batch_dice
@@ -66,13 +71,16 @@ class PartialLabelDiceBCELoss(nn.Module):
         target = target.to(torch.float32)
         spatial = tuple(range(2, logits.ndim))
         bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)
-        ce_sum, ce_count = (bce * annotated).sum(), annotated.sum()
+        class_weights = torch.ones(()) if self.class_weights is None else self.class_weights
+        class_weights = class_weights.to(device=logits.device, dtype=torch.float32)
+        ce_sum, ce_count = (bce * annotated * class_weights).sum(), (annotated * class_weights).sum()
         if self.disjoint is not None:
             negatives = self.known_negatives(target, annotated)
             ce_sum = ce_sum + (nn.functional.softplus(logits) * negatives).mean(spatial).sum()
             ce_count = ce_count + negatives.flatten(2).amax(-1).sum()
         ce_loss = ce_sum / ce_count.clamp_min(1)
-        loss = self.weight_ce * ce_loss + self.weight_dice * self._dice_loss(logits, target, annotated, spatial)
+        dice_loss = self._dice_loss(logits, target, annotated, spatial, class_weights)
+        loss = self.weight_ce * ce_loss + self.weight_dice * dice_loss
         if self.logit_penalty:
             squares = logits.float().square().mean(spatial)
             loss = loss + self.logit_penalty * (squares * annotated).sum() / annotated.sum().clamp_min(1)
@@ -85,7 +93,7 @@ class PartialLabelDiceBCELoss(nn.Module):
         outside = torch.einsum("jk,bjn->bkn", self.disjoint.to(known.device, known.dtype), known) > 0
         return (outside * (annotated == 0)[..., None]).float().unflatten(2, target.shape[2:])
 
-    def _dice_loss(self, logits, target, annotated, spatial) -> torch.Tensor:
+    def _dice_loss(self, logits, target, annotated, spatial, class_weights) -> torch.Tensor:
         probabilities = torch.sigmoid(logits)
         intersect = (probabilities * target).sum(spatial, dtype=torch.float32) * annotated
         sum_pred = probabilities.sum(spatial, dtype=torch.float32) * annotated
@@ -96,5 +104,6 @@ class PartialLabelDiceBCELoss(nn.Module):
                 intersect, sum_pred, sum_gt, weight = map(_sum_over_ranks, (intersect, sum_pred, sum_gt, weight))
             intersect, sum_pred, sum_gt = intersect.sum(0), sum_pred.sum(0), sum_gt.sum(0)
             weight = (weight.sum(0) > 0).float()
+        weight = weight * class_weights
         dice = (2 * intersect + self.smooth) / (sum_gt + sum_pred + self.smooth).clamp_min(1e-8)
         return -(dice * weight).sum() / weight.sum().clamp_min(1)

@@ -6,7 +6,8 @@ shape. The Universal Model keeps its whole class-dependent state in the segmenta
 (``network.universal_unet.ClassTable``), so any class set trains on from a universal checkpoint:
 backbone, projections and controller carry over, and every class, old or new, gets its head from
 its text embedding. Before nnU-Net's loader runs, ``check_pretrained`` turns what would stop it
-into one line, and ``class_transfer`` says which classes the checkpoint knew.
+into one line, ``class_transfer`` says which classes the checkpoint knew, and
+``carry_head_offsets`` gives those classes their own head parameters back (matched by name).
 """
 from __future__ import annotations
 
@@ -75,3 +76,18 @@ def class_transfer(weights: dict, class_names: list[str]) -> tuple[list[str], li
     """(classes the checkpoint was trained on, classes new to it), in ``class_names``' order."""
     known = set(weights[f"{CLASS_TABLE}._extra_state"]["class_names"])
     return [c for c in class_names if c in known], [c for c in class_names if c not in known]
+
+
+def carry_head_offsets(weights: dict, network: torch.nn.Module) -> list[str]:
+    """Copy the checkpoint's per-class head offsets (``ClassTable.head_offsets``) into ``network`` for
+    the classes both know, matched by name; the others keep theirs (zero). Returns the classes copied."""
+    key = f"{CLASS_TABLE}.head_offsets"
+    offsets = network.classes.head_offsets
+    if offsets is None or key not in weights or weights[key].shape[1:] != offsets.shape[1:]:
+        return []
+    row = {name: i for i, name in enumerate(weights[f"{CLASS_TABLE}._extra_state"]["class_names"])}
+    carried = [(i, row[name]) for i, name in enumerate(network.class_names) if name in row]
+    with torch.no_grad():
+        for mine, theirs in carried:
+            offsets[mine] = weights[key][theirs].to(offsets.device, offsets.dtype)
+    return [network.class_names[i] for i, _ in carried]

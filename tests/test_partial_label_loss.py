@@ -122,3 +122,42 @@ def test_logit_penalty_adds_mean_squared_logit_of_annotated_pairs_and_bounds_a_r
         loss(z, torch.zeros_like(z), torch.ones(1, 1)).backward()
         optimizer.step()
     assert z.item() == pytest.approx(-4.7, abs=0.3)
+
+
+@pytest.mark.parametrize("batch_dice", [False, True])
+def test_class_weights_count_each_class_as_often_as_its_weight(batch_dice):
+    logits, target = logits_and_target(6)
+    annotated = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 1]], dtype=torch.float32)
+    weights = torch.tensor([1.0, 3.0, 0.5, 2.0])
+
+    def per_class(k):  # the loss of class k alone
+        only = torch.zeros_like(annotated)
+        only[:, k] = annotated[:, k]
+        return PartialLabelDiceBCELoss(batch_dice=batch_dice, weight_dice=0.0)(logits, target, only), \
+            PartialLabelDiceBCELoss(batch_dice=batch_dice, weight_ce=0.0)(logits, target, only)
+
+    bce, dice = zip(*(per_class(k) for k in range(4)))
+    pairs = annotated.sum(0)  # BCE: a mean over (case, class) pairs, each counting its class's weight
+    expected_bce = sum(b * w * n for b, w, n in zip(bce, weights, pairs)) / (weights * pairs).sum()
+    if batch_dice:  # Dice: a mean over the classes present in the batch
+        expected_dice = sum(d * w for d, w in zip(dice, weights)) / weights.sum()
+    else:  # over the (case, class) pairs with foreground
+        counts = (annotated * (target.flatten(2).amax(-1) > 0)).sum(0)
+        expected_dice = sum(d * w * n for d, w, n in zip(dice, weights, counts)) / (weights * counts).sum()
+    weighted = PartialLabelDiceBCELoss(batch_dice=batch_dice, class_weights=weights)(logits, target, annotated)
+    torch.testing.assert_close(weighted, expected_bce + expected_dice)
+    unweighted = PartialLabelDiceBCELoss(batch_dice=batch_dice)(logits, target, annotated)
+    assert abs(weighted.item() - unweighted.item()) > 1e-3
+
+
+def test_class_weights_make_up_for_rare_annotation_of_anatomy_not_of_lesions():
+    from nnunet_clip.partial_labels import AnnotatedClasses
+
+    dataset_json = {"annotated_classes": {"a_1": ["liver", "spleen"], "a_2": ["liver", "spleen"], "b_1": ["liver"],
+                                          "c_1": ["liver", "liver tumor"]}}
+    classes = ["liver", "spleen", "liver tumor", "rectum"]
+    annotations = AnnotatedClasses(dataset_json, classes)
+    torch.testing.assert_close(annotations.class_weights(1.0, lesions=["Liver Tumour"]),
+                               torch.tensor([1.0, 2.0, 1.0, 1.0]))  # rectum: annotated nowhere
+    torch.testing.assert_close(annotations.class_weights(0.5), torch.tensor([1.0, 2 ** 0.5, 2.0, 1.0]))
+    assert torch.equal(AnnotatedClasses({}, classes).class_weights(1.0), torch.ones(4))  # fully labelled

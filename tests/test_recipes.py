@@ -81,3 +81,16 @@ def test_class_offsets_recipe_gives_each_class_own_head_parameters_that_move_onl
     with network.computing_only(torch.tensor([[True] + [False] * (offsets.shape[0] - 1)])):
         network(x)[0][:, 0].mean().backward()
     assert offsets.grad[0].abs().sum() > 0 and not offsets.grad[1:].any()
+
+
+def test_weighted_recipe_weighs_each_class_by_its_rarity_in_the_datasets_annotations(tiny_preprocessed):
+    from nnunet_clip.taxonomy import is_lesion
+    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted
+
+    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted)
+    trainer.initialize()
+    weights = getattr(trainer.loss, "loss", trainer.loss).class_weights
+    masks = trainer.annotations.mask(list(trainer.dataset_json["annotated_classes"]))
+    expected = (len(masks) / masks.sum(0)).where(torch.tensor([not is_lesion(n) for n in trainer.class_names]), 1.0)
+    torch.testing.assert_close(weights, expected)
+    assert weights.max() > weights.min()  # the tiny dataset annotates some classes in fewer cases

@@ -14,7 +14,7 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from conftest import make_trainer
 from nnunet_clip.errors import InputError
 from nnunet_clip.network.build import build_universal_network, universal_model_plans
-from nnunet_clip.transfer import check_pretrained, pretrained_weights_argument
+from nnunet_clip.transfer import carry_head_offsets, check_pretrained, pretrained_weights_argument
 from test_universal_network import ARCHITECTURES, configuration
 
 EMBEDDINGS = {name: torch.randn(6, generator=torch.Generator().manual_seed(i))
@@ -22,12 +22,13 @@ EMBEDDINGS = {name: torch.randn(6, generator=torch.Generator().manual_seed(i))
 
 
 class Plans:
-    def __init__(self, classes):
-        self.plans = {"universal_model": universal_model_plans(classes, 6, None)}
+    def __init__(self, classes, **head_options):
+        self.plans = {"universal_model": {**universal_model_plans(classes, 6, None), **head_options}}
 
 
-def universal(classes, config=None):
-    network = build_universal_network(Plans(classes), config or configuration("PlainConvUNet"), 1, len(classes),
+def universal(classes, config=None, **head_options):
+    network = build_universal_network(Plans(classes, **head_options), config or configuration("PlainConvUNet"), 1,
+                                      len(classes),
                                       enable_deep_supervision=False)
     network.set_class_embeddings(torch.stack([EMBEDDINGS[c] for c in classes]))
     return network.eval()
@@ -56,6 +57,25 @@ def test_another_class_set_starts_from_the_checkpoint_with_nnunets_loader(checkp
     torch.testing.assert_close(after[:, [1, 2]], reference[:, [1, 0]])  # carried classes: the same heads
     assert not torch.allclose(after[:, 1], before[:, 1])
     assert torch.equal(network.embedding_mean, pretrained.embedding_mean)  # the controller's centring
+
+
+def test_carried_classes_keep_their_own_head_offsets(tmp_path):
+    torch.manual_seed(0)
+    pretrained = universal(["spleen", "liver", "liver tumor"], class_head_offsets=True)
+    with torch.no_grad():
+        pretrained.classes.head_offsets.normal_()
+    path = tmp_path / "checkpoint_final.pth"
+    torch.save({"network_weights": pretrained.state_dict()}, path)
+    weights = torch.load(path, weights_only=False)["network_weights"]
+    network = universal(["pancreas", "liver", "spleen"], class_head_offsets=True)
+    assert carry_head_offsets(weights, network) == ["liver", "spleen"]
+    load_pretrained_weights(network, str(path))  # nnU-Net's loader leaves the offsets alone
+    offsets = network.classes.head_offsets
+    assert torch.equal(offsets[[1, 2]], pretrained.classes.head_offsets[[1, 0]]) and not offsets[0].any()
+    x = torch.randn(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x)[:, [1, 2]], pretrained(x)[:, [1, 0]])
+    assert carry_head_offsets(weights, universal(["liver"])) == []  # a network without offsets
 
 
 def test_a_stock_nnunet_network_starts_from_the_universal_backbone(checkpoint):

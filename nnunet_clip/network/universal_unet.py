@@ -14,7 +14,7 @@ some training case annotated (the others output ``UNTRAINED_LOGIT``), the class 
 and, optionally, per-class head parameters. nnU-Net's ``-pretrained_weights`` transfers every
 weight but the segmentation layers, so a universal checkpoint starts a model with any class set:
 the backbone, projections and controller carry over and every class, old or new, gets its head from
-its text embedding (its own head offsets, if the model has them, start again from zero). The
+its text embedding (with ``transfer.carry_head_offsets``, a carried class keeps its own head offsets). The
 embeddings reach the controller centred on ``embedding_mean``, the mean of the classes the
 controller was first trained with (carried over too).
 

@@ -41,8 +41,10 @@ from nnunet_clip.partial_labels import AnnotatedClasses
 from nnunet_clip.progress_plot import ThrottledProgressPlot
 from nnunet_clip.seeding import seed_everything, training_seed
 from nnunet_clip.source_sampling import weighted_identifiers
+from nnunet_clip.taxonomy import is_lesion
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
-from nnunet_clip.transfer import check_pretrained, class_transfer, load_weights, pretrained_weights_argument
+from nnunet_clip.transfer import (carry_head_offsets, check_pretrained, class_transfer, load_weights,
+                                  pretrained_weights_argument)
 
 
 def training_orientation(properties_files: dict[str, str]) -> str | None:
@@ -107,6 +109,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     class_sampling_power: float | None = None
     """Centre forced-foreground patches on a class drawn with probability ∝ (cases with it)^-power
     (``class_sampling``); None: nnU-Net's uniform draw among the case's classes."""
+    class_weight_power: float = 0.0
+    """Weigh each class in the loss by (cases / cases annotating it)^power (``AnnotatedClasses.class_weights``;
+    0: every annotated pair alike)."""
     head_options: dict = {}
     """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
     ``normalized_head_input``, ``normalized_heads``, ``class_head_offsets``."""
@@ -186,6 +191,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self.print_to_log_file(f"Starting from {path}: backbone, projections and controller carried over; "
                                f"classes it was trained on: {', '.join(carried) or 'none'}; new classes, heads "
                                f"from their text embeddings: {', '.join(new) or 'none'}")
+        if carry_head_offsets(weights, self._unwrapped_network()):
+            self.print_to_log_file("The carried classes keep their own head parameters (head offsets)")
 
     def use_cpu_fast_paths(self) -> None:
         """Channels-last memory and, where the CPU computes in it (oneDNN), bfloat16 autocast: a training
@@ -251,8 +258,12 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     def _build_loss(self):
         loss = super()._build_loss()
         disjoint = disjoint_regions(self.label_manager.foreground_regions) if self.exclusion_loss else None
+        weights = None
+        if self.class_weight_power:
+            lesions = [name for name in self.class_names if is_lesion(name)]
+            weights = self.annotations.class_weights(self.class_weight_power, lesions)
         partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp,
-                                          disjoint=disjoint, logit_penalty=self.logit_penalty)
+                                          disjoint=disjoint, logit_penalty=self.logit_penalty, class_weights=weights)
         if isinstance(loss, DeepSupervisionWrapper):
             loss.loss = partial
             return loss

@@ -44,6 +44,19 @@ class nnUNetTrainerCLIP_ClassOffsetsRareClasses(nnUNetTrainerCLIP_ClassOffsets):
     class_sampling_power = 1.0
 
 
+class nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted(nnUNetTrainerCLIP_ClassOffsetsRareClasses):
+    """ClassOffsetsRareClasses, each class weighted in the loss by (cases / cases annotating it), so that a
+    class annotated by one small source counts as much as one every source annotates."""
+
+    class_weight_power = 1.0
+
+
+class nnUNetTrainerCLIP_ClassOffsetsRareClassesSqrtWeighted(nnUNetTrainerCLIP_ClassOffsetsRareClasses):
+    """ClassOffsetsRareClasses, each class weighted in the loss by √(cases / cases annotating it)."""
+
+    class_weight_power = 0.5
+
+
 class nnUNetTrainerCLIPSourceBalanced(nnUNetTrainerCLIP):
     """Every source drawn equally often, then one of its cases (the original Universal Model's sampling)."""
 
