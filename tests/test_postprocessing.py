@@ -147,3 +147,11 @@ def test_prediction_splits_sides_as_the_converters_do():
     assert np.array_equal(atoms == DEFAULT_ATOMS.value[frozenset({"right lung"})], right)
     assert np.array_equal(atoms == DEFAULT_ATOMS.value[frozenset({"left lung"})], left)
     assert right.any() and left.any()
+
+
+def test_hepatic_vessel_outside_the_liver_removed():
+    liver = box((2, 12), (5, 20), (2, 16))
+    inside = box((4, 8), (8, 12), (4, 12))
+    far = box((14, 19), (22, 28), (25, 32))  # a femoral head, say
+    out = postprocess({"liver": liver, "hepatic vessel": inside | far}, LPS, midline_x=0.0)
+    assert np.array_equal(out["hepatic vessel"], inside)

@@ -83,14 +83,31 @@ def test_class_offsets_recipe_gives_each_class_own_head_parameters_that_move_onl
     assert offsets.grad[0].abs().sum() > 0 and not offsets.grad[1:].any()
 
 
-def test_weighted_recipe_weighs_each_class_by_its_rarity_in_the_datasets_annotations(tiny_preprocessed):
+@pytest.mark.parametrize("recipe, power", [("nnUNetTrainerCLIP", 0.5),
+                                           ("nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted", 1.0)])
+def test_default_and_weighted_recipes_weigh_each_class_by_its_rarity_in_the_datasets_annotations(
+        tiny_preprocessed, recipe, power):
+    from nnunet_clip.class_sampling import ClassBalancedCases
     from nnunet_clip.taxonomy import is_lesion
-    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted
+    from nnunet_clip.trainers import nnUNetTrainerCLIP_recipes
+    from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
-    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted)
+    trainer = make_trainer(tiny_preprocessed, getattr(nnUNetTrainerCLIP_recipes, recipe, nnUNetTrainerCLIP))
     trainer.initialize()
     weights = getattr(trainer.loss, "loss", trainer.loss).class_weights
     masks = trainer.annotations.mask(list(trainer.dataset_json["annotated_classes"]))
-    expected = (len(masks) / masks.sum(0)).where(torch.tensor([not is_lesion(n) for n in trainer.class_names]), 1.0)
-    torch.testing.assert_close(weights, expected)
+    rarity = (len(masks) / masks.sum(0)).where(torch.tensor([not is_lesion(n) for n in trainer.class_names]), 1.0)
+    torch.testing.assert_close(weights, rarity ** power)
     assert weights.max() > weights.min()  # the tiny dataset annotates some classes in fewer cases
+    assert trainer.network.classes.head_offsets is not None  # with per-class head offsets ...
+    assert isinstance(trainer.get_tr_and_val_datasets()[0], ClassBalancedCases)  # ... and class-balanced patches
+
+
+def test_baseline_recipe_has_none_of_the_defaults_three_choices(tiny_preprocessed):
+    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_Baseline
+
+    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_Baseline)
+    trainer.initialize()
+    assert getattr(trainer.loss, "loss", trainer.loss).class_weights is None
+    assert trainer.network.classes.head_offsets is None
+    assert type(trainer.get_tr_and_val_datasets()[0]).__name__ != "ClassBalancedCases"

@@ -9,9 +9,9 @@ In this order (docs/prediction.md lists the rule of every class):
    voxels on each side is cut at the midline. A right kidney predicted on the patient's left becomes
    left kidney.
 2. Single organs (every universal organ but ``MULTI_PART``): the largest connected component only.
-3. Lesions (tumours, cysts, and any class named so, ``taxonomy.is_lesion``): only components that
-   touch or lie inside a host (``Vocabulary.parents``) stay. Without a host mask (a host that was
-   not computed) the rule is skipped.
+3. Classes inside a host (``Vocabulary.parents``: the tumours and cysts, the hepatic vessel inside
+   the liver, and any class a dataset adds with parents): only components that touch or lie inside
+   a host stay. Without a host mask (a host that was not computed) the rule is skipped.
 4. Tiny islands: components under ``min_island_mm3`` are removed from every other class.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ def postprocess(masks: dict[str, np.ndarray], geometry: Geometry, midline_x: flo
             out[name] = largest_component(out[name])
     for name in out:
         present = [out[h] for h in vocabulary.parents.get(name, ()) if h in out]
-        if is_lesion(name) and present:
+        if present:
             out[name] = keep_touching(out[name], np.logical_or.reduce(present))
     for name in out:
         if name not in SINGLE_ORGANS:

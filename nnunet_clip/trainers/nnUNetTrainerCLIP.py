@@ -93,6 +93,12 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     or at test time, because the classes have sides (left/right kidney, lung, adrenal gland, femur).
     It also redraws nnU-Net's progress.png at most every 30 s instead of after every epoch, and keeps
     the pseudo Dice's moving average through validation epochs that see no annotated class.
+
+    Three choices keep the rarely annotated classes learning (docs/demo_experiments.md, "Issue 19"):
+    each class's heads add free parameters of its own to those generated from its embedding
+    (``class_head_offsets``); forced-foreground patches are centred on each class about equally often
+    (``class_sampling_power`` 1); and each class counts in the loss by √(cases / cases annotating it)
+    (``class_weight_power`` 0.5). ``nnUNetTrainerCLIP_Baseline`` is the recipe without them.
     """
 
     schedule_epochs: int | None = None
@@ -106,13 +112,13 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     """Also supervise unannotated classes where a case annotates a class disjoint from them (``loss``)."""
     logit_penalty: float = 0.0
     """Weight of the loss's penalty on squared logits (``loss``; 0: none)."""
-    class_sampling_power: float | None = None
+    class_sampling_power: float | None = 1.0
     """Centre forced-foreground patches on a class drawn with probability ∝ (cases with it)^-power
     (``class_sampling``); None: nnU-Net's uniform draw among the case's classes."""
-    class_weight_power: float = 0.0
+    class_weight_power: float = 0.5
     """Weigh each class in the loss by (cases / cases annotating it)^power (``AnnotatedClasses.class_weights``;
     0: every annotated pair alike)."""
-    head_options: dict = {}
+    head_options: dict = {"class_head_offsets": True}
     """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
     ``normalized_head_input``, ``normalized_heads``, ``class_head_offsets``."""
     warmup_epochs: int = 0

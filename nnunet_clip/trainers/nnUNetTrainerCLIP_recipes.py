@@ -3,7 +3,16 @@
 from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
 
-class nnUNetTrainerCLIP_NormHeadsWarmup(nnUNetTrainerCLIP):
+class nnUNetTrainerCLIP_Baseline(nnUNetTrainerCLIP):
+    """The default before issue 19: heads generated from the class embeddings alone, nnU-Net's draw of
+    the class a foreground patch is centred on, every annotated (case, class) pair alike in the loss."""
+
+    head_options = {}
+    class_sampling_power = None
+    class_weight_power = 0.0
+
+
+class nnUNetTrainerCLIP_NormHeadsWarmup(nnUNetTrainerCLIP_Baseline):
     """The heads read normalised, activated features; their generated weight rows have fixed norms
     (``DynamicHeads(normalized=True)``); 10 epochs of learning-rate warm-up."""
 
@@ -25,17 +34,10 @@ class nnUNetTrainerCLIP_NormHeadsWarmupExclusion(nnUNetTrainerCLIP_NormHeadsWarm
     exclusion_loss = True
 
 
-class nnUNetTrainerCLIP_ClassOffsets(nnUNetTrainerCLIP):
+class nnUNetTrainerCLIP_ClassOffsets(nnUNetTrainerCLIP_Baseline):
     """Each class's heads are its generated parameters plus free parameters of its own (``ClassTable``)."""
 
     head_options = {"class_head_offsets": True}
-
-
-class nnUNetTrainerCLIP_LogitPenalty(nnUNetTrainerCLIP):
-    """The loss also penalises squared logits (``loss``, λ = 1e-3), so they stay in the range where
-    every class keeps learning."""
-
-    logit_penalty = 1e-3
 
 
 class nnUNetTrainerCLIP_ClassOffsetsRareClasses(nnUNetTrainerCLIP_ClassOffsets):
@@ -44,17 +46,18 @@ class nnUNetTrainerCLIP_ClassOffsetsRareClasses(nnUNetTrainerCLIP_ClassOffsets):
     class_sampling_power = 1.0
 
 
-class nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted(nnUNetTrainerCLIP_ClassOffsetsRareClasses):
-    """ClassOffsetsRareClasses, each class weighted in the loss by (cases / cases annotating it), so that a
-    class annotated by one small source counts as much as one every source annotates."""
+class nnUNetTrainerCLIP_LogitPenalty(nnUNetTrainerCLIP_Baseline):
+    """The loss also penalises squared logits (``loss``, λ = 1e-3), so they stay in the range where
+    every class keeps learning."""
+
+    logit_penalty = 1e-3
+
+
+class nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted(nnUNetTrainerCLIP):
+    """The default with each class weighted by (cases / cases annotating it), not its square root: in
+    expectation the loss of a fully labelled collection."""
 
     class_weight_power = 1.0
-
-
-class nnUNetTrainerCLIP_ClassOffsetsRareClassesSqrtWeighted(nnUNetTrainerCLIP_ClassOffsetsRareClasses):
-    """ClassOffsetsRareClasses, each class weighted in the loss by √(cases / cases annotating it)."""
-
-    class_weight_power = 0.5
 
 
 class nnUNetTrainerCLIPSourceBalanced(nnUNetTrainerCLIP):
