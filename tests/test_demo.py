@@ -118,7 +118,7 @@ def test_encoder_budget_and_report(demo):
     assert "{'" not in md and "None" not in md and "np." not in md  # no Python reprs (the template's {} aside)
     assert "(3 training iterations in 2 epochs)" in md
     assert "DSC nnUNetTrainerCLIPUnmasked" in md
-    assert "Targets: mean organ DSC ≥ 0.80 **not met**; universal-model path ≤ 10 min met." in md
+    assert "Targets: mean organ DSC ≥ 0.75 **not met**; universal-model path ≤ 10 min met." in md
     assert "## Tumour detection on the held-out scans" in md and "### nnUNetTrainerCLIPUnmasked" in md
     assert all(f"| {name} | " in md for name in TUMORS)
     for name, model in report["models"].items():  # scored on the probabilities `predict --probabilities` wrote

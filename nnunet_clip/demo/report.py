@@ -7,7 +7,7 @@ from pathlib import Path
 from nnunet_clip.evaluation.detection import DEFAULT_MIN_TUMOR_ML, LARGE_LESIONS
 from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS
 
-TARGET_DSC = 0.80
+TARGET_DSC = 0.75
 """Mean organ DSC on the held-out scans that the demo must reach."""
 TARGET_MINUTES = 10.0
 """Wall time the default demo must stay within on a 2-core CPU (setup not counted)."""
