@@ -71,8 +71,7 @@ class PartialLabelDiceBCELoss(nn.Module):
         target = target.to(torch.float32)
         spatial = tuple(range(2, logits.ndim))
         bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(spatial)
-        class_weights = torch.ones(()) if self.class_weights is None else self.class_weights
-        class_weights = class_weights.to(device=logits.device, dtype=torch.float32)
+        class_weights = 1.0 if self.class_weights is None else self.class_weights.to(logits.device, torch.float32)
         ce_sum, ce_count = (bce * annotated * class_weights).sum(), (annotated * class_weights).sum()
         if self.disjoint is not None:
             negatives = self.known_negatives(target, annotated)

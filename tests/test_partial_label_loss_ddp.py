@@ -20,7 +20,7 @@ def full_batch():
 
 
 def dice_term(loss, logits, target, annotated):
-    return loss._dice_loss(logits, target, annotated.float(), tuple(range(2, logits.ndim)), torch.ones(()))
+    return loss._dice_loss(logits, target, annotated.float(), tuple(range(2, logits.ndim)), 1.0)
 
 
 def worker(rank: int, init_file: str, results: str) -> None:

@@ -104,10 +104,11 @@ def test_default_and_weighted_recipes_weigh_each_class_by_its_rarity_in_the_data
 
 
 def test_baseline_recipe_has_none_of_the_defaults_three_choices(tiny_preprocessed):
+    from nnunet_clip.class_sampling import ClassBalancedCases
     from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_Baseline
 
     trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_Baseline)
     trainer.initialize()
     assert getattr(trainer.loss, "loss", trainer.loss).class_weights is None
     assert trainer.network.classes.head_offsets is None
-    assert type(trainer.get_tr_and_val_datasets()[0]).__name__ != "ClassBalancedCases"
+    assert not isinstance(trainer.get_tr_and_val_datasets()[0], ClassBalancedCases)

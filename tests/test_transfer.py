@@ -125,3 +125,7 @@ def test_nnunet_train_with_pretrained_weights_logs_the_carried_classes(trained_m
            "on: liver, spleen; new classes, heads from their text embeddings: none" in log
     weights = torch.load(source, weights_only=False)["network_weights"]
     assert torch.equal(trainer.network.state_dict()["controller.mlp.0.weight"], weights["controller.mlp.0.weight"])
+    assert "The carried classes keep their own head parameters (head offsets)" in log  # the default has them
+    order = weights["decoder.seg_layers._extra_state"]["class_names"]
+    rows = [order.index("liver"), order.index("spleen")]
+    assert torch.equal(trainer.network.classes.head_offsets.detach(), weights["decoder.seg_layers.head_offsets"][rows])
