@@ -17,7 +17,8 @@ provenance.jsonl, as JSON on stdout and in ``--out``; the command's own output g
     python benchmarks/convert_scale.py --cases 2000 --processes 2 --work convert_scale    # the full run
     python benchmarks/convert_scale.py --cases 100 --checkpoints 25 50 100 --work convert_scale
 
-Disk: about 12 MB per case at 200 x 256 x 256 for the source and as much for the dataset.
+Disk: about 5 MB per case at 200 x 256 x 256 for the source and as much for the dataset
+(docs/performance.md, "Conversion at scale").
 """
 from __future__ import annotations
 
