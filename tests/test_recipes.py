@@ -35,11 +35,12 @@ def test_normalized_recipe_builds_normalized_heads_on_normalized_features(tiny_p
     assert entry["normalized_head_input"] and entry["normalized_heads"]  # the saved plans rebuild it so
 
 
-def test_exclusion_recipe_uses_the_datasets_disjoint_regions_and_computes_every_head(tiny_preprocessed):
+@pytest.mark.parametrize("recipe", ["nnUNetTrainerCLIP_NormHeadsWarmupExclusion", "nnUNetTrainerCLIP_Exclusion"])
+def test_exclusion_recipes_use_the_datasets_disjoint_regions_and_compute_every_head(tiny_preprocessed, recipe):
     from nnunet_clip.loss import disjoint_regions
-    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIP_NormHeadsWarmupExclusion
+    from nnunet_clip.trainers import nnUNetTrainerCLIP_recipes
 
-    trainer = make_trainer(tiny_preprocessed, nnUNetTrainerCLIP_NormHeadsWarmupExclusion)
+    trainer = make_trainer(tiny_preprocessed, getattr(nnUNetTrainerCLIP_recipes, recipe))
     trainer.initialize()
     loss = getattr(trainer.loss, "loss", trainer.loss)
     expected = disjoint_regions(trainer.label_manager.foreground_regions)

@@ -34,6 +34,13 @@ class nnUNetTrainerCLIP_NormHeadsWarmupExclusion(nnUNetTrainerCLIP_NormHeadsWarm
     exclusion_loss = True
 
 
+class nnUNetTrainerCLIP_Exclusion(nnUNetTrainerCLIP):
+    """The default with the exclusion loss: aimed at heads that fire on organs their class's sources
+    never label (a femoral head's voxels are known negatives for the celiac trunk)."""
+
+    exclusion_loss = True
+
+
 class nnUNetTrainerCLIP_ClassOffsets(nnUNetTrainerCLIP_Baseline):
     """Each class's heads are its generated parameters plus free parameters of its own (``ClassTable``)."""
 
