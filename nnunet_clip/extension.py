@@ -18,7 +18,7 @@ from typing import Container, Sequence
 import torch
 from torch import nn
 
-from nnunet_clip.source_sampling import RESOLUTION
+from nnunet_clip.source_sampling import repeated
 
 
 def frozen_copy(network: nn.Module) -> nn.Module:
@@ -45,14 +45,11 @@ def with_pseudo_labels(target, teacher_logits, pairs: torch.Tensor):
 
 def replay_identifiers(identifiers: Sequence[str], new_cases: Container[str], share: float) -> list[str]:
     """``identifiers`` (nnU-Net's loader draws uniformly among them; they may repeat) with each entry
-    repeated so that an entry of ``new_cases`` is drawn with probability ``share`` (to about 1/RESOLUTION),
-    the others with 1 - share; within each group the entries keep their relative weights. Unchanged if
-    either group is empty."""
+    repeated (``source_sampling.repeated``) so that an entry of ``new_cases`` is drawn with probability
+    ``share``, the others with 1 - share; within each group the entries keep their relative weights.
+    Unchanged if either group is empty."""
     new = sum(i in new_cases for i in identifiers)
     old = len(identifiers) - new
     if not new or not old:
         return list(identifiers)
-    weight = {True: share / new, False: (1 - share) / old}
-    smallest = min(w for w in weight.values() if w > 0)
-    repeats = {group: round(RESOLUTION * w / smallest) for group, w in weight.items()}
-    return [i for i in identifiers for _ in range(repeats[i in new_cases])]
+    return repeated(identifiers, {i: share / new if i in new_cases else (1 - share) / old for i in identifiers})

@@ -9,7 +9,7 @@ underscore, as ``nnunet-clip convert`` names cases (``btcv_0001``, ``msd-liver_7
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Mapping, Sequence
 
 RESOLUTION = 8
 """Repetitions of the least likely case: the weights are rounded to 1/RESOLUTION of it."""
@@ -19,9 +19,14 @@ def case_source(identifier: str) -> str:
     return identifier.rsplit("_", 1)[0]
 
 
+def repeated(identifiers: Sequence[str], weight: Mapping[str, float]) -> list[str]:
+    """``identifiers`` with each entry repeated in proportion to its ``weight`` (the least likely one with a
+    positive weight RESOLUTION times; a weight of 0 leaves the entry out)."""
+    smallest = min(w for w in weight.values() if w > 0)
+    return [i for i in identifiers for _ in range(round(RESOLUTION * weight[i] / smallest))]
+
+
 def weighted_identifiers(identifiers: Sequence[str], power: float) -> list[str]:
     """``identifiers`` with each case repeated in proportion to N^power / N, N its source's cases."""
     counts = Counter(case_source(i) for i in identifiers)
-    weight = {i: counts[case_source(i)] ** (power - 1) for i in identifiers}
-    smallest = min(weight.values())
-    return [i for i in identifiers for _ in range(max(1, round(RESOLUTION * weight[i] / smallest)))]
+    return repeated(identifiers, {i: counts[case_source(i)] ** (power - 1) for i in identifiers})

@@ -130,6 +130,8 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self.logger = ThrottledProgressPlot(self.logger)
         self.seed = training_seed()
         self.logit_range: LogitRange | None = None
+        self.pretrained_classes: list[str] = []
+        """Classes the ``-pretrained_weights`` checkpoint was trained on (``check_pretrained_weights``)."""
         if self.schedule_epochs is not None:
             self.num_epochs = self.schedule_epochs
         self.initial_lr = 1e-3
@@ -194,6 +196,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         weights = load_weights(path)
         check_pretrained(weights, self._unwrapped_network(), path)
         carried, new = class_transfer(weights, self.class_names)
+        self.pretrained_classes = carried
         self.print_to_log_file(f"Starting from {path}: backbone, projections and controller carried over; "
                                f"classes it was trained on: {', '.join(carried) or 'none'}; new classes, heads "
                                f"from their text embeddings: {', '.join(new) or 'none'}")

@@ -10,7 +10,7 @@ from nnunetv2.utilities.helpers import dummy_context
 from nnunet_clip.errors import InputError
 from nnunet_clip.extension import frozen_copy, pseudo_label_pairs, replay_identifiers, with_pseudo_labels
 from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
-from nnunet_clip.transfer import class_transfer, load_weights, pretrained_weights_argument
+from nnunet_clip.transfer import pretrained_weights_argument
 
 
 class nnUNetTrainerCLIP_Extend(nnUNetTrainerCLIP):
@@ -31,8 +31,7 @@ class nnUNetTrainerCLIP_Extend(nnUNetTrainerCLIP):
 
     def check_pretrained_weights(self, path: str) -> None:
         super().check_pretrained_weights(path)
-        old, _ = class_transfer(load_weights(path), self.class_names)
-        self.old_classes = torch.tensor([name in old for name in self.class_names])
+        self.old_classes = torch.tensor([name in self.pretrained_classes for name in self.class_names])
 
     def on_train_start(self):
         """The teacher: the network as nnU-Net's loader left it (it loads after ``initialize``)."""
