@@ -125,11 +125,7 @@ def prepare(phantoms: Path, seed: int, datasets: set[str], args: argparse.Namesp
     """Sources and held-out scans of phantom seed ``seed``, and each of ``datasets`` ready for training."""
     os.environ.update(nnunet_folders(phantoms))
     os.environ.setdefault("nnUNet_def_n_proc", "1")
-    from dataset_conversion.convert import convert
-    from nnunet_clip.cli import main as cli_main
-    from nnunet_clip.demo import pipeline
     from nnunet_clip.synthetic.sources import HELDOUT_TUMOURS, write_heldout, write_sources
-    from nnunet_clip.text.embedding_file import EMBEDDING_FILE
 
     if not (phantoms / "heldout" / "dataset.json").is_file():
         write_sources(phantoms / "sources", sources(args), seed=seed)
@@ -140,24 +136,63 @@ def prepare(phantoms: Path, seed: int, datasets: set[str], args: argparse.Namesp
     if "sources" in datasets:
         wanted.update({s: SOURCE_DATASET_ID + i for i, s in enumerate(inputs)})
     for name, dataset_id in wanted.items():
-        done = phantoms / f"prepared_{dataset_id}"
-        if done.is_file():
-            continue
         if name == "fully-labelled":
-            raw = write_fully_labelled(phantoms / "nnUNet_raw" / f"Dataset{dataset_id}_FullyLabelled",
-                                       sum(s.cases for s in sources(args)), seed)
+            raw = phantoms / "nnUNet_raw" / f"Dataset{dataset_id}_FullyLabelled"
+            if not (phantoms / f"prepared_{dataset_id}").is_file():
+                write_fully_labelled(raw, sum(s.cases for s in sources(args)), seed)
+            inputs_of_dataset = {}
         else:
-            for source, folder in inputs.items():
-                if name in ("universal", "language") or name == source:
-                    raw = convert(source, folder, dataset_id, f"Phantoms_{name.replace('-', '_')}")
-        model = ["--model", "all-MiniLM-L6-v2"] if name == "language" else ["--pretrained", "none"]
-        cli_main(["embed", "-d", str(dataset_id), *model])
+            inputs_of_dataset = {s: f for s, f in inputs.items() if name in ("universal", "language") or name == s}
+        prepare_dataset(phantoms, dataset_id, f"Phantoms_{name.replace('-', '_')}", inputs_of_dataset, args,
+                        ["--model", "all-MiniLM-L6-v2"] if name == "language" else ["--pretrained", "none"])
+
+
+def prepare_dataset(phantoms: Path, dataset_id: int, title: str, inputs: dict[str, Path], args: argparse.Namespace,
+                    encoder: list[str] = ("--pretrained", "none"), plans_from: int | None = None) -> None:
+    """Convert the ``inputs`` (source -> folder; none: the raw dataset is written already) into dataset
+    ``dataset_id``, embed its classes, plan it with the demo's network (or take dataset ``plans_from``'s
+    demo plans, as nnU-Net's docs reuse plans) and preprocess it; once (``phantoms/prepared_<id>``)."""
+    from dataset_conversion.convert import convert
+    from nnunet_clip.cli import main as cli_main
+    from nnunet_clip.demo import pipeline
+    from nnunet_clip.text.embedding_file import EMBEDDING_FILE
+
+    done = phantoms / f"prepared_{dataset_id}"
+    if done.is_file():
+        return
+    raw = next(iter((phantoms / "nnUNet_raw").glob(f"Dataset{dataset_id}_*")), None)
+    for source, folder in inputs.items():
+        raw = convert(source, folder, dataset_id, title)
+    cli_main(["embed", "-d", str(dataset_id), *encoder])
+    if plans_from is None:
         preprocessed = pipeline.plan_and_preprocess(dataset_id, budget(args))
-        (preprocessed / EMBEDDING_FILE).write_bytes((raw / EMBEDDING_FILE).read_bytes())
-        done.touch()
+    else:
+        preprocessed = reuse_plans(plans_from, dataset_id)
+    (preprocessed / EMBEDDING_FILE).write_bytes((raw / EMBEDDING_FILE).read_bytes())
+    done.touch()
 
 
-def write_fully_labelled(raw: Path, cases: int, seed: int) -> Path:
+def reuse_plans(source_id: int, target_id: int) -> Path:
+    """Dataset ``target_id`` preprocessed with dataset ``source_id``'s demo plans, by nnU-Net's route for
+    pretraining (plan it, ``nnUNetv2_move_plans_between_datasets``, preprocess); returns its folder."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
+                                                                        preprocess)
+    from nnunetv2.experiment_planning.plans_for_pretraining.move_plans_between_datasets import \
+        move_plans_between_datasets
+    from nnunetv2.paths import nnUNet_preprocessed
+    from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
+
+    from nnunet_clip.demo.pipeline import CONFIGURATION, PLANS, positive_da_processes
+
+    extract_fingerprints([target_id], num_processes=1, check_dataset_integrity=True)
+    with positive_da_processes():
+        plan_experiments([target_id])
+    move_plans_between_datasets(source_id, target_id, PLANS, PLANS)
+    preprocess([target_id], PLANS, configurations=(CONFIGURATION,), num_processes=(1,))
+    return Path(nnUNet_preprocessed.get(), convert_id_to_dataset_name(target_id))
+
+
+def write_fully_labelled(raw: Path, cases: int, seed: int) -> None:
     """The training anatomies of phantom seed ``seed``, every class annotated, as an nnU-Net raw dataset."""
     from nnunet_clip.synthetic.sources import write_heldout
 
@@ -168,7 +203,6 @@ def write_fully_labelled(raw: Path, cases: int, seed: int) -> Path:
     dataset["numTraining"] = dataset.pop("numTest")
     dataset["overwrite_image_reader_writer"] = "NibabelIOWithReorient"  # as converted datasets
     (raw / "dataset.json").write_text(json.dumps(dataset, indent=1))
-    return raw
 
 
 def runs_of(name: str, args: argparse.Namespace) -> list[tuple[str, str, int, int]]:
@@ -182,22 +216,26 @@ def run_folder(out: Path, model: str, source: str, phantom_seed: int, training_s
     return out / f"phantoms_{phantom_seed}" / "runs" / f"{name}_seed{training_seed}"
 
 
-def run_one(args: argparse.Namespace) -> None:
-    """Train, predict and score one run; writes its ``result.json``."""
-    name, source, phantom_seed, training_seed = args.run[0], args.run[1], int(args.run[2]), int(args.run[3])
-    model = model_of(name)
-    folder = run_folder(args.out, *args.run[:2], phantom_seed, training_seed)
+def enter_run(args: argparse.Namespace, folder: Path, phantom_seed: int, training_seed: int) -> Path:
+    """Set up this process for a run in ``folder`` (its own nnUNet_results, the training seed, augmentation in
+    process, ``--threads``); returns the phantom seed's folder."""
     phantoms = args.out / f"phantoms_{phantom_seed}"
     os.environ.update(nnunet_folders(phantoms, folder / "nnUNet_results"))
     os.environ.update(nnUNet_clip_seed=str(training_seed), nnUNet_n_proc_DA="0", nnUNet_def_n_proc="1")
     import torch
 
     torch.set_num_threads(args.threads)
-    from nnunet_clip.cli import main as cli_main
+    return phantoms
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """Train, predict and score one run; writes its ``result.json``."""
+    name, source, phantom_seed, training_seed = args.run[0], args.run[1], int(args.run[2]), int(args.run[3])
+    model = model_of(name)
+    folder = run_folder(args.out, *args.run[:2], phantom_seed, training_seed)
+    phantoms = enter_run(args, folder, phantom_seed, training_seed)
     from nnunet_clip.demo import pipeline
-    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
     from nnunet_clip.evaluation.report import write_json
-    from nnunet_clip.logit_range import FILE_NAME
 
     if source == "-":
         dataset_id = DATASET_IDS[model.dataset]
@@ -208,7 +246,22 @@ def run_one(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         trained = pipeline.train(dataset_id, model.trainer, budget(args, model.budget_share), "cpu")
         train_seconds = round(time.perf_counter() - start, 1)
-    prediction, heldout = folder / "prediction", phantoms / "heldout"
+    write_json({"model": name, "source": source, "trainer": model.trainer, "phantom_seed": phantom_seed,
+                "training_seed": training_seed, "iterations": budget(args, model.budget_share).epochs * args.iterations,
+                "train_seconds": train_seconds, **predict_and_score(trained, phantoms / "heldout", folder)},
+               folder / "result.json")
+
+
+def predict_and_score(trained: Path, heldout: Path, folder: Path) -> dict:
+    """``nnunet-clip predict`` of the held-out scans with the model in ``trained`` (into ``folder/prediction``),
+    scored as the demo scores: DSC of each class the model's dataset annotates, tumour detection, the
+    prediction's seconds and the largest |logit| of the training."""
+    from nnunet_clip.cli import main as cli_main
+    from nnunet_clip.demo.pipeline import FOLD
+    from nnunet_clip.evaluation.evaluate_folder import evaluate_folders
+    from nnunet_clip.logit_range import FILE_NAME
+
+    prediction = folder / "prediction"
     start = time.perf_counter()
     if cli_main(["predict", "-m", str(trained), "-i", str(heldout / "imagesTs"), "-o", str(prediction),
                  "--device", "cpu", "--probabilities"]):
@@ -216,30 +269,34 @@ def run_one(args: argparse.Namespace) -> None:
     predict_seconds = time.perf_counter() - start
     metrics = evaluate_folders(heldout / "labelsTs", prediction, heldout / "dataset.json", progress=False)
     annotated = set().union(*json.loads((trained / "dataset.json").read_text())["annotated_classes"].values())
-    logits = json.loads((trained / f"fold_{pipeline.FOLD}" / FILE_NAME).read_text())
-    write_json({"model": name, "source": source, "trainer": model.trainer, "phantom_seed": phantom_seed,
-                "training_seed": training_seed, "iterations": budget(args, model.budget_share).epochs * args.iterations,
-                "train_seconds": train_seconds, "predict_seconds": round(predict_seconds, 1),
-                "largest_logit": logits["largest"],
-                "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated},
-                "tumor_detection": metrics["tumor_detection"]}, folder / "result.json")
+    logits = json.loads((trained / f"fold_{FOLD}" / FILE_NAME).read_text())
+    return {"predict_seconds": round(predict_seconds, 1), "largest_logit": logits["largest"],
+            "dsc": {c: m["dsc"]["mean"] for c, m in metrics["per_class"].items() if c in annotated},
+            "tumor_detection": metrics["tumor_detection"]}
 
 
-def launch(args: argparse.Namespace, runs: list[tuple[str, str, int, int]]) -> None:
-    """Run the missing runs as subprocesses, ``--jobs`` at a time; a failed run is reported, not fatal."""
+def run_options(args: argparse.Namespace) -> list[str]:
+    """This script's options that a run's process needs."""
+    return ["--out", str(args.out), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
+            "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else []),
+            *(["--tumour-cohort"] if args.tumour_cohort else [])]
+
+
+def launch(args: argparse.Namespace, runs: list[tuple[str, str, int, int]], script: str = __file__,
+           options: list[str] | None = None) -> None:
+    """Run the missing runs as subprocesses of ``script --run`` (with ``options``, default ``run_options``),
+    ``--jobs`` at a time; a failed run is reported, not fatal."""
     pending = [r for r in runs if not (run_folder(args.out, *r) / "result.json").is_file()]
     active: list[tuple[subprocess.Popen, tuple]] = []
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    options = ["--out", str(args.out), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
-               "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else []),
-               *(["--tumour-cohort"] if args.tumour_cohort else [])]
+    options = run_options(args) if options is None else options
     while pending or active:
         while pending and len(active) < args.jobs:
             run = pending.pop(0)
             folder = run_folder(args.out, *run)
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / "run.log", "w") as log:
-                process = subprocess.Popen([sys.executable, __file__, *options, "--run", *map(str, run)],
+                process = subprocess.Popen([sys.executable, script, *options, "--run", *map(str, run)],
                                            stdout=log, stderr=subprocess.STDOUT, env=env)
             active.append((process, run))
             print(f"started {' '.join(map(str, run))}", flush=True)
@@ -356,9 +413,14 @@ def main(argv=None) -> None:
         prepare(args.out / f"phantoms_{seed}", seed, {model_of(n).dataset for n in args.models}, args)
     launch(args, [run for name in args.models for run in runs_of(name, args)])
     summary = summarise(args.out, args.models)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (args.out / "summary.md").write_text(markdown(summary))
-    print(markdown(summary))
+    save_summary(args.out / "summary", summary, markdown(summary))
+
+
+def save_summary(stem: Path, summary: dict, text: str) -> None:
+    """``stem``.json and ``stem``.md, and the table printed."""
+    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    stem.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class AnnotatedClasses:
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise InputError(f"{self.source}: case '{missing[0]}'{more} is missing from '{ANNOTATED_KEY}'; "
-                             "every training case must say which classes it annotates")
+                             "every training case must say which classes it annotates (cases added to the raw dataset after "
+                             "planning: copy its dataset.json here; nnUNetv2_preprocess does not)")
 
     def class_weights(self, power: float, lesions: Collection[str] = ()) -> torch.Tensor:
         """(K,) weights (N / n_c)^power, n_c the number of the N cases that annotate class c (1 for a class no

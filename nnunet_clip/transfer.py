@@ -6,7 +6,7 @@ shape. The Universal Model keeps its whole class-dependent state in the segmenta
 (``network.universal_unet.ClassTable``), so any class set trains on from a universal checkpoint:
 backbone, projections and controller carry over, and every class, old or new, gets its head from
 its text embedding. Before nnU-Net's loader runs, ``check_pretrained`` turns what would stop it
-into one line, ``class_transfer`` says which classes the checkpoint knew, and
+into one line, ``class_transfer`` says which classes the checkpoint was trained on, and
 ``carry_head_offsets`` gives those classes their own head parameters back (matched by name).
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ import torch
 
 from nnunet_clip.errors import InputError
 from nnunet_clip.network.universal_unet import CLASS_TABLE
+from nnunet_clip.taxonomy import canonical_name
+from nnunet_clip.vocabulary import ANNOTATED_KEY
 
 SKIPPED = ".seg_layers."
 """What nnU-Net's loader leaves out of the transfer (by key)."""
@@ -35,14 +37,15 @@ def pretrained_weights_argument(argv: list[str] | None = None) -> str | None:
     return None
 
 
-def load_weights(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path) -> dict:
+    """An nnU-Net checkpoint (``network_weights``, and ``init_args`` with the dataset.json it trained on)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as e:
         raise InputError(f"{path}: cannot be read as a checkpoint ({str(e).splitlines()[0]})") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise InputError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
-    return checkpoint["network_weights"]
+    return checkpoint
 
 
 def check_pretrained(weights: dict, network: torch.nn.Module, path: str | Path) -> None:
@@ -72,10 +75,26 @@ def first_conv(network: torch.nn.Module) -> str | None:
     return next((k for k, v in network.state_dict().items() if k.endswith("weight") and v.ndim >= 4), None)
 
 
-def class_transfer(weights: dict, class_names: list[str]) -> tuple[list[str], list[str]]:
-    """(classes the checkpoint was trained on, classes new to it), in ``class_names``' order."""
-    known = set(weights[f"{CLASS_TABLE}._extra_state"]["class_names"])
-    return [c for c in class_names if c in known], [c for c in class_names if c not in known]
+def class_transfer(checkpoint: dict, class_names: list[str]) -> tuple[list[str], list[str]]:
+    """(classes the checkpoint was trained on, classes new to it), in ``class_names``' order. Trained on: in
+    its class table and annotated by some case of its dataset.json (a converted dataset lists every class
+    of the taxonomy, annotated or not)."""
+    known = {canonical_name(c) for c in checkpoint["network_weights"][f"{CLASS_TABLE}._extra_state"]["class_names"]}
+    annotated = checkpoint.get("init_args", {}).get("dataset_json", {}).get(ANNOTATED_KEY)
+    if annotated:
+        known &= {canonical_name(c) for names in annotated.values() for c in names}
+    return ([c for c in class_names if canonical_name(c) in known],
+            [c for c in class_names if canonical_name(c) not in known])
+
+
+def changed_embeddings(weights: dict, class_names: list[str], embeddings: torch.Tensor) -> list[str]:
+    """Classes of the checkpoint's table whose embedding here (``embeddings``, (K, D) in ``class_names``' order)
+    is not the one it trained with: another text encoder, template or weights. Their generated heads are
+    not the trained ones."""
+    row = {name: i for i, name in enumerate(weights[f"{CLASS_TABLE}._extra_state"]["class_names"])}
+    stored = weights[f"{CLASS_TABLE}.class_embeddings"].float().cpu()
+    return [name for i, name in enumerate(class_names) if name in row and
+            not torch.allclose(embeddings[i].float().cpu(), stored[row[name]], rtol=1e-4, atol=1e-6)]
 
 
 def carry_head_offsets(weights: dict, network: torch.nn.Module) -> list[str]:

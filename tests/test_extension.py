@@ -145,7 +145,7 @@ def test_extension_logs_its_classes_and_predicts_new_and_old_classes_by_name(ext
     log = open(trainer.log_file, encoding="utf-8").read()
     assert f"classes it was trained on: spleen, right kidney, left kidney, liver; new classes, heads from their " \
            f"text embeddings: {NEW}" in log
-    assert "Extension: 3 of 6 training cases annotate new classes, drawn with probability 0.5, the others " \
+    assert "Extension: 3 of 6 training cases annotate new classes, drawn with probability 0.75, the others " \
            "replayed; old classes pseudo-labelled by the frozen starting model where unannotated: spleen, " \
            "right kidney, left kidney" in log
     saved = torch.load(f"{trainer.output_folder}/checkpoint_final.pth", weights_only=False)

@@ -216,6 +216,18 @@ def test_rank_0_alone_copies_the_raw_embeddings_and_atomically(embeddings_in_raw
     assert list(tiny_preprocessed.glob("*text_embeddings.pt")) == [tiny_preprocessed / "kept_text_embeddings.pt"]
 
 
+def test_random_clip_weights_give_a_class_the_same_code_in_every_call():
+    """Datasets embedded apart (a checkpoint's and the one it starts) find the same codes for the same names."""
+    from nnunet_clip.text.clip_encoder import TextEncoderSpec, encode_prompts
+
+    spec = TextEncoderSpec(pretrained="none")
+    first = encode_prompts(spec, ["liver", "spleen"])
+    torch.manual_seed(123)  # the caller's random state does not matter
+    again = encode_prompts(spec, ["spleen", "pancreas"])
+    assert torch.equal(first[1], again[0])
+    assert not torch.allclose(again[0], again[1])
+
+
 def test_embed_stores_a_relative_checkpoint_path_absolute(raw_only_dataset, tmp_path, monkeypatch):
     from nnunet_clip.text import clip_encoder
 

@@ -14,7 +14,7 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from conftest import make_trainer
 from nnunet_clip.errors import InputError
 from nnunet_clip.network.build import build_universal_network, universal_model_plans
-from nnunet_clip.transfer import carry_head_offsets, check_pretrained, pretrained_weights_argument
+from nnunet_clip.transfer import carry_head_offsets, changed_embeddings, check_pretrained, class_transfer
 from test_universal_network import ARCHITECTURES, configuration
 
 EMBEDDINGS = {name: torch.randn(6, generator=torch.Generator().manual_seed(i))
@@ -57,6 +57,25 @@ def test_another_class_set_starts_from_the_checkpoint_with_nnunets_loader(checkp
     torch.testing.assert_close(after[:, [1, 2]], reference[:, [1, 0]])  # carried classes: the same heads
     assert not torch.allclose(after[:, 1], before[:, 1])
     assert torch.equal(network.embedding_mean, pretrained.embedding_mean)  # the controller's centring
+
+
+def test_a_class_of_the_checkpoints_table_that_no_case_annotated_counts_as_new(checkpoint):
+    pretrained, _ = checkpoint  # its class table: spleen, liver, liver tumor
+    saved = {"network_weights": pretrained.state_dict(),
+             "init_args": {"dataset_json": {"annotated_classes": {"a_0": ["liver", "liver tumor"], "b_0": ["liver"]}}}}
+    assert class_transfer(saved, ["pancreas", "liver", "spleen", "liver tumor"]) == (
+        ["liver", "liver tumor"], ["pancreas", "spleen"])
+    fully_labelled = {"network_weights": pretrained.state_dict(), "init_args": {"dataset_json": {}}}
+    assert class_transfer(fully_labelled, ["pancreas", "spleen"]) == (["spleen"], ["pancreas"])
+
+
+def test_carried_classes_embedded_otherwise_than_in_the_checkpoint_are_named(checkpoint):
+    pretrained, _ = checkpoint  # spleen, liver, liver tumor
+    names = ["pancreas", "liver", "spleen"]
+    embeddings = torch.stack([EMBEDDINGS[c] for c in names])
+    assert changed_embeddings(pretrained.state_dict(), names, embeddings) == []
+    embeddings[2] += 0.1  # spleen re-embedded with another encoder
+    assert changed_embeddings(pretrained.state_dict(), names, embeddings) == ["spleen"]
 
 
 def test_carried_classes_keep_their_own_head_offsets(tmp_path):
@@ -108,9 +127,13 @@ def test_other_plans_and_other_checkpoints_are_one_line(checkpoint, tmp_path):
         check_pretrained(plain, universal(["liver"]), path)
 
 
-def test_nnunet_train_with_pretrained_weights_logs_the_carried_classes(trained_model, monkeypatch):
+@pytest.mark.parametrize("route", ["nnUNetv2_train", "in-process"])
+def test_nnunet_train_with_pretrained_weights_logs_the_carried_classes(trained_model, monkeypatch, route):
+    """As ``nnUNetv2_train -pretrained_weights`` runs it, or in-process with the trainer's ``pretrained_weights``
+    set before ``initialize`` (``demo.pipeline.train``)."""
     source = trained_model.model_folder / "fold_0" / "checkpoint_final.pth"
-    monkeypatch.setattr("sys.argv", ["nnUNetv2_train", "991", "3d_fullres", "1", "-pretrained_weights", str(source)])
+    argv = ["nnUNetv2_train", "991", "3d_fullres", "1"]
+    monkeypatch.setattr("sys.argv", argv + ["-pretrained_weights", str(source)] if route == "nnUNetv2_train" else argv)
     dataset = json.loads((trained_model.preprocessed_folder / "dataset.json").read_text())
     labels = dataset["labels"]
     order = dict(zip([n for n in labels if n != "background"], dataset["regions_class_order"]))
@@ -119,13 +142,16 @@ def test_nnunet_train_with_pretrained_weights_logs_the_carried_classes(trained_m
     dataset["annotated_classes"] = {case: [c for c in classes if c in ("liver", "spleen")]
                                     for case, classes in dataset["annotated_classes"].items()}
     trainer = make_trainer(trained_model.preprocessed_folder, dataset_json=dataset)
-    maybe_load_checkpoint(trainer, False, False, pretrained_weights_argument())  # what nnUNetv2_train runs
+    if route == "in-process":
+        trainer.pretrained_weights = str(source)
+    maybe_load_checkpoint(trainer, False, False, str(source))  # what nnUNetv2_train runs
     log = open(trainer.log_file, encoding="utf-8").read()
     assert f"Starting from {source}: backbone, projections and controller carried over; classes it was trained " \
            "on: liver, spleen; new classes, heads from their text embeddings: none" in log
     weights = torch.load(source, weights_only=False)["network_weights"]
     assert torch.equal(trainer.network.state_dict()["controller.mlp.0.weight"], weights["controller.mlp.0.weight"])
     assert "The carried classes keep their own head parameters (head offsets)" in log  # the default has them
+    assert "WARNING: the embeddings" not in log  # the checkpoint's own dataset: its own embeddings
     order = weights["decoder.seg_layers._extra_state"]["class_names"]
     rows = [order.index("liver"), order.index("spleen")]
     assert torch.equal(trainer.network.classes.head_offsets.detach(), weights["decoder.seg_layers.head_offsets"][rows])

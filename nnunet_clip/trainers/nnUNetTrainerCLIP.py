@@ -43,8 +43,8 @@ from nnunet_clip.seeding import seed_everything, training_seed
 from nnunet_clip.source_sampling import weighted_identifiers
 from nnunet_clip.taxonomy import is_lesion
 from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
-from nnunet_clip.transfer import (carry_head_offsets, check_pretrained, class_transfer, load_weights,
-                                  pretrained_weights_argument)
+from nnunet_clip.transfer import (carry_head_offsets, changed_embeddings, check_pretrained, class_transfer,
+                                  load_checkpoint, pretrained_weights_argument)
 
 
 def training_orientation(properties_files: dict[str, str]) -> str | None:
@@ -130,6 +130,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self.logger = ThrottledProgressPlot(self.logger)
         self.seed = training_seed()
         self.logit_range: LogitRange | None = None
+        self.pretrained_weights: str | None = pretrained_weights_argument()
+        """The checkpoint nnU-Net's loader copies in after ``initialize`` (``nnUNetv2_train -pretrained_weights``);
+        set it before ``initialize`` when training in-process (``demo.pipeline.train``)."""
         self.pretrained_classes: list[str] = []
         """Classes the ``-pretrained_weights`` checkpoint was trained on (``check_pretrained_weights``)."""
         if self.schedule_epochs is not None:
@@ -186,20 +189,25 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         self._unwrapped_network().set_class_embeddings(self.class_embeddings.to(self.device))
         if self.device.type == "cpu":
             self.use_cpu_fast_paths()
-        pretrained = pretrained_weights_argument()
-        if pretrained is not None:
-            self.check_pretrained_weights(pretrained)
+        if self.pretrained_weights is not None:
+            self.check_pretrained_weights(self.pretrained_weights)
 
     def check_pretrained_weights(self, path: str) -> None:
         """Before nnU-Net's loader copies ``path``'s weights in (``-pretrained_weights``): one line for what
         would stop it, and the log lists the classes carried over and those new to the checkpoint."""
-        weights = load_weights(path)
+        checkpoint = load_checkpoint(path)
+        weights = checkpoint["network_weights"]
         check_pretrained(weights, self._unwrapped_network(), path)
-        carried, new = class_transfer(weights, self.class_names)
+        carried, new = class_transfer(checkpoint, self.class_names)
         self.pretrained_classes = carried
         self.print_to_log_file(f"Starting from {path}: backbone, projections and controller carried over; "
                                f"classes it was trained on: {', '.join(carried) or 'none'}; new classes, heads "
                                f"from their text embeddings: {', '.join(new) or 'none'}")
+        changed = [c for c in changed_embeddings(weights, self.class_names, self.class_embeddings) if c in carried]
+        if changed:
+            self.print_to_log_file(f"WARNING: the embeddings of {', '.join(changed)} differ from those the checkpoint "
+                                   "trained with (another text encoder, template or weights): their heads start "
+                                   "from the new embeddings; embed with the checkpoint's text encoder to carry them")
         if carry_head_offsets(weights, self._unwrapped_network()):
             self.print_to_log_file("The carried classes keep their own head parameters (head offsets)")
 
