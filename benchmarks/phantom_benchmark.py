@@ -137,9 +137,9 @@ def prepare(phantoms: Path, seed: int, datasets: set[str], args: argparse.Namesp
         wanted.update({s: SOURCE_DATASET_ID + i for i, s in enumerate(inputs)})
     for name, dataset_id in wanted.items():
         if name == "fully-labelled":
-            raw = phantoms / "nnUNet_raw" / f"Dataset{dataset_id}_FullyLabelled"
             if not (phantoms / f"prepared_{dataset_id}").is_file():
-                write_fully_labelled(raw, sum(s.cases for s in sources(args)), seed)
+                write_fully_labelled(phantoms / "nnUNet_raw" / f"Dataset{dataset_id}_FullyLabelled",
+                                     sum(s.cases for s in sources(args)), seed)
             inputs_of_dataset = {}
         else:
             inputs_of_dataset = {s: f for s, f in inputs.items() if name in ("universal", "language") or name == s}
@@ -155,32 +155,27 @@ def prepare_dataset(phantoms: Path, dataset_id: int, title: str, inputs: dict[st
     from dataset_conversion.convert import convert
     from nnunet_clip.cli import main as cli_main
     from nnunet_clip.demo import pipeline
-    from nnunet_clip.text.embedding_file import EMBEDDING_FILE
 
     done = phantoms / f"prepared_{dataset_id}"
     if done.is_file():
         return
-    raw = next(iter((phantoms / "nnUNet_raw").glob(f"Dataset{dataset_id}_*")), None)
     for source, folder in inputs.items():
-        raw = convert(source, folder, dataset_id, title)
-    cli_main(["embed", "-d", str(dataset_id), *encoder])
+        convert(source, folder, dataset_id, title)
+    cli_main(["embed", "-d", str(dataset_id), *encoder])  # into the raw and the preprocessed folder
     if plans_from is None:
-        preprocessed = pipeline.plan_and_preprocess(dataset_id, budget(args))
+        pipeline.plan_and_preprocess(dataset_id, budget(args))
     else:
-        preprocessed = reuse_plans(plans_from, dataset_id)
-    (preprocessed / EMBEDDING_FILE).write_bytes((raw / EMBEDDING_FILE).read_bytes())
+        reuse_plans(plans_from, dataset_id)
     done.touch()
 
 
-def reuse_plans(source_id: int, target_id: int) -> Path:
+def reuse_plans(source_id: int, target_id: int) -> None:
     """Dataset ``target_id`` preprocessed with dataset ``source_id``'s demo plans, by nnU-Net's route for
-    pretraining (plan it, ``nnUNetv2_move_plans_between_datasets``, preprocess); returns its folder."""
+    pretraining (plan it, ``nnUNetv2_move_plans_between_datasets``, preprocess)."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
                                                                         preprocess)
     from nnunetv2.experiment_planning.plans_for_pretraining.move_plans_between_datasets import \
         move_plans_between_datasets
-    from nnunetv2.paths import nnUNet_preprocessed
-    from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
 
     from nnunet_clip.demo.pipeline import CONFIGURATION, PLANS, positive_da_processes
 
@@ -189,7 +184,6 @@ def reuse_plans(source_id: int, target_id: int) -> Path:
         plan_experiments([target_id])
     move_plans_between_datasets(source_id, target_id, PLANS, PLANS)
     preprocess([target_id], PLANS, configurations=(CONFIGURATION,), num_processes=(1,))
-    return Path(nnUNet_preprocessed.get(), convert_id_to_dataset_name(target_id))
 
 
 def write_fully_labelled(raw: Path, cases: int, seed: int) -> None:

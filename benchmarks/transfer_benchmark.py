@@ -134,7 +134,8 @@ def run_one(args: argparse.Namespace) -> None:
                folder / "result.json")
 
 
-def organ_mean(dsc: dict[str, float | None], classes: set[str]) -> float:
+def mean_dsc(dsc: dict[str, float | None], classes: set[str]) -> float:
+    """Mean DSC of ``classes`` (those scored)."""
     return statistics.mean(v for c, v in dsc.items() if c in classes and v is not None)
 
 
@@ -151,21 +152,21 @@ def summarise(args: argparse.Namespace) -> dict:
     extension, transfer = [], {}
     for p in args.phantom_seeds:
         phantoms = args.out / f"phantoms_{p}"
-        old = annotated(phantoms, PRETRAINING) - set(TUMORS)
-        new = annotated(phantoms, EXTENSION) - annotated(phantoms, PRETRAINING)
-        downstream = annotated(phantoms, DOWNSTREAM)
+        pretrained, downstream = annotated(phantoms, PRETRAINING), annotated(phantoms, DOWNSTREAM)
+        old, new = pretrained - set(TUMORS), annotated(phantoms, EXTENSION) - pretrained
+        never_seen = downstream - pretrained
         for t in args.training_seeds:
             before, joint = result("pretraining", p, t), result(JOINT, p, t)
             after = result(extension_model(args), p, t)
             if before and after:
-                row = {"phantom_seed": p, "training_seed": t, "old_before": organ_mean(before["dsc"], old),
-                       "old_after": organ_mean(after["dsc"], old), "iterations": after["iterations"],
+                row = {"phantom_seed": p, "training_seed": t, "old_before": mean_dsc(before["dsc"], old),
+                       "old_after": mean_dsc(after["dsc"], old), "iterations": after["iterations"],
                        "new": {c: after["dsc"][c] for c in sorted(new)}}
                 row["old_drop"] = row["old_before"] - row["old_after"]
                 if joint:
                     row["joint_new"] = {c: joint["dsc"][c] for c in sorted(new)}
-                    reference = organ_mean(joint["dsc"], new)
-                    row["new_share_of_joint"] = organ_mean(after["dsc"], new) / reference if reference else None
+                    reference = mean_dsc(joint["dsc"], new)
+                    row["new_share_of_joint"] = mean_dsc(after["dsc"], new) / reference if reference else None
                     row["joint_iterations"] = joint["iterations"]
                 extension.append(row)
             for n in args.transfer_iterations:
@@ -173,8 +174,8 @@ def summarise(args: argparse.Namespace) -> dict:
                     r = result(transfer_model(init, n), p, t)
                     if r:
                         scores = transfer.setdefault(init, {}).setdefault(n, {"all": [], "never seen": []})
-                        scores["all"].append(organ_mean(r["dsc"], downstream))
-                        scores["never seen"].append(organ_mean(r["dsc"], new))
+                        scores["all"].append(mean_dsc(r["dsc"], downstream))
+                        scores["never seen"].append(mean_dsc(r["dsc"], never_seen))
     return {"extension": extension,
             "extension_mean": {k: pb.mean_sd([r[k] for r in extension if r.get(k) is not None])
                                for k in ("old_before", "old_after", "old_drop", "new_share_of_joint")},

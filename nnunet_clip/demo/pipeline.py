@@ -157,10 +157,11 @@ def train(dataset_id: int, trainer_name: str, budget: Budget, device_name: str =
     trainer.num_iterations_per_epoch = budget.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = budget.val_iterations
     trainer.initial_lr = budget.learning_rate
-    if pretrained_weights is not None:
+    if pretrained_weights is None:
+        trainer.initialize()
+    else:  # what nnUNetv2_train -pretrained_weights runs: initialize, then nnU-Net's loader
         trainer.pretrained_weights = str(pretrained_weights)
-    trainer.initialize()
-    maybe_load_checkpoint(trainer, False, False, None if pretrained_weights is None else str(pretrained_weights))
+        maybe_load_checkpoint(trainer, False, False, trainer.pretrained_weights)
     (schedule or fixed_iterations(budget)).attach(trainer)
     trainer.run_training()
     return Path(trainer.output_folder_base)
