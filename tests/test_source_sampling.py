@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from nnunet_clip.source_sampling import case_source, weighted_identifiers
+from nnunet_clip.synthetic.sources import DEMO_SOURCES, one_large_source
 
 CASES = [f"totalsegmentator_s{i:04d}" for i in range(40)] + [f"msd-liver_{i}" for i in range(4)] + ["btcv_0001"]
 
@@ -31,3 +32,11 @@ def test_sources_are_drawn_in_proportion_to_their_cases_to_the_power(power, expe
 def test_the_source_of_a_converted_case_is_its_name_before_the_case_number():
     assert [case_source(c) for c in ("msd-liver_7", "kits23_00400", "totalsegmentator_s0001")] == [
         "msd-liver", "kits23", "totalsegmentator"]
+
+
+def test_the_one_large_source_cohort_gives_half_the_cases_to_abdomenct_1k():
+    cohort = {s.name: s.cases for s in one_large_source(47)}
+    assert cohort.pop("abdomenct-1k") == 24
+    assert list(cohort) == [s.name for s in DEMO_SOURCES]
+    assert sum(cohort.values()) == 23 and min(cohort.values()) == 1
+    assert max(cohort, key=cohort.get) == "totalsegmentator"  # the rest in the demo's proportions

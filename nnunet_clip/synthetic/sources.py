@@ -16,7 +16,7 @@ scans in which every tumour type is present in some and absent in others.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -115,6 +115,18 @@ def tumour_sources(total: int) -> tuple[SyntheticSource, ...]:
 
 TUMOUR_SOURCES: tuple[SyntheticSource, ...] = tumour_sources(sum(s.cases for s in DEMO_SOURCES))
 """The demo's number of cases (47) shared as the real sources are, with realistic tumours."""
+
+def one_large_source(total: int, large: str = "abdomenct-1k", share: float = 0.5) -> tuple[SyntheticSource, ...]:
+    """``large`` holding ``share`` of ``total`` cases, and the demo's sources sharing the rest in the demo's
+    proportions (each at least one). AbdomenCT-1K, the default, was the largest source of the paper's
+    collection (1,000 of its CT scans) and annotates only four organs."""
+    held = round(total * share)
+    counts = _apportion([s.cases for s in DEMO_SOURCES], total - held)
+    return (SyntheticSource(large, held), *(replace(s, cases=n) for s, n in zip(DEMO_SOURCES, counts)))
+
+
+ONE_LARGE_SOURCE: tuple[SyntheticSource, ...] = one_large_source(sum(s.cases for s in DEMO_SOURCES))
+"""The demo's number of cases (47), half of them from AbdomenCT-1K: for measuring source sampling."""
 
 HELDOUT_TUMOURS = TumourCohort({tumour: 0.5 for tumour in LESION_PROFILES}, tumour_free=0.25)
 """Held-out scans for detection: a quarter without any tumour, each tumour type in half of the others."""
