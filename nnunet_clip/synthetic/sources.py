@@ -116,6 +116,7 @@ def tumour_sources(total: int) -> tuple[SyntheticSource, ...]:
 TUMOUR_SOURCES: tuple[SyntheticSource, ...] = tumour_sources(sum(s.cases for s in DEMO_SOURCES))
 """The demo's number of cases (47) shared as the real sources are, with realistic tumours."""
 
+
 def one_large_source(total: int, large: str = "abdomenct-1k", share: float = 0.5) -> tuple[SyntheticSource, ...]:
     """``large`` holding ``share`` of ``total`` cases, and the demo's sources sharing the rest in the demo's
     proportions (each at least one). AbdomenCT-1K, the default, was the largest source of the paper's
