@@ -265,11 +265,21 @@ def test_a_model_trained_on_fold_all_only_is_found_without_folds(trained_model, 
 
 def test_logits_grown_past_float16_are_predicted_as_before_not_stopped_by_nnunets_inf_check(trained_model, tmp_path,
                                                                                              monkeypatch):
-    """Long training grows the heads' logits to hundreds; nnU-Net's sliding window sums them in float16."""
+    """Long training grows the heads' logits to hundreds; nnU-Net's sliding window sums them in float16.
+
+    The logits are first moved one unit away from 0: nnU-Net's float16 sigmoid rounds |logit| < 1e-3
+    to exactly 0.5, so a one-epoch model's near-zero voxels would be undecided before and decided after.
+    The case is one sliding window (its shape is the patch size), where the clip keeps every sign."""
+    logits = UniversalUNet._logits  # one full-resolution map at inference (no deep supervision)
+
+    def decided(self, *args):
+        z = logits(self, *args)
+        return z + torch.sign(z)
+
+    monkeypatch.setattr(UniversalUNet, "_logits", decided)
     before = tmp_path / "before"
     assert predict(trained_model, tiny_case(trained_model), before) == 0
-    logits = UniversalUNet._logits  # one full-resolution map at inference (no deep supervision)
-    monkeypatch.setattr(UniversalUNet, "_logits", lambda self, *args: logits(self, *args) * 1e4)
+    monkeypatch.setattr(UniversalUNet, "_logits", lambda self, *args: decided(self, *args) * 1e4)
     after = tmp_path / "after"
     assert predict(trained_model, tiny_case(trained_model), after) == 0  # without the clip: "Encountered inf"
     written = sorted(p.name for p in (before / "abdsrc_000").glob("*.nii.gz"))
