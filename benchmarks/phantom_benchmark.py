@@ -18,7 +18,8 @@ Models (``--models``):
 - ``dataset-specific``: one model per source on its own cases (the Universal Model's recipe with one-hot
   embeddings), each with the universal model's whole budget (12× the compute in all);
 - ``dataset-specific-equal-total``: the same with the budget shared equally: each model 1/12 of the epochs;
-- any trainer class name: that trainer on the universal dataset (recipe comparisons).
+- any trainer class name: that trainer on the universal dataset (recipe comparisons); ``DATASET:TRAINER``
+  on another (``language:nnUNetTrainerCLIPSourceBalanced``).
 
 Reported per model: mean organ DSC, mean ± sd over training seeds (per phantom seed and over all
 runs), DSC per class, the reliable classes (every organ but ``THIN``) below 0.5 in some run, the
@@ -70,7 +71,14 @@ MODELS = {
 
 
 def model_of(name: str) -> Model:
-    return MODELS.get(name) or Model("universal", name)
+    """A named model, ``DATASET:TRAINER`` (e.g. ``language:nnUNetTrainerCLIPSourceBalanced``) or a trainer name
+    (on the universal dataset)."""
+    if name in MODELS:
+        return MODELS[name]
+    dataset, _, trainer = name.rpartition(":")
+    if dataset and dataset not in DATASET_IDS:
+        raise SystemExit(f"--models {name}: {dataset!r} is not one of {', '.join(DATASET_IDS)}")
+    return Model(dataset or "universal", trainer)
 
 
 def reliable_classes() -> list[str]:
@@ -82,7 +90,8 @@ def reliable_classes() -> list[str]:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("benchmark_output"))
-    p.add_argument("--models", nargs="+", default=["universal"], help=f"{', '.join(MODELS)} or trainer names")
+    p.add_argument("--models", nargs="+", default=["universal"], help=f"{', '.join(MODELS)}, trainer names (on the universal dataset) or "
+                   "DATASET:TRAINER (language:nnUNetTrainerCLIPSourceBalanced)")
     p.add_argument("--training-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--phantom-seeds", type=int, nargs="+", default=[0])
     p.add_argument("--epochs", type=int, default=144)

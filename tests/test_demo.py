@@ -184,6 +184,24 @@ def test_the_demo_embeds_with_the_chosen_text_encoder(text_model, pretrained, ex
     assert embed_options(argparse.Namespace(text_model=text_model, pretrained=pretrained)) == expected
 
 
+def test_without_the_language_package_the_demo_stops_at_once_and_keeps_the_last_demos_outputs(tmp_path, monkeypatch,
+                                                                                             capsys):
+    import importlib.util
+
+    from nnunet_clip.cli import main
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sentence_transformers" else find_spec(name, *a))
+    kept = tmp_path / "logs" / "train.log"
+    kept.parent.mkdir()
+    kept.write_text("the last demo's log")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "pip install 'nnunet-clip[language]'" in error
+    assert kept.read_text() == "the last demo's log" and sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
+
+
 def test_the_report_says_when_the_class_codes_carry_no_language():
     from nnunet_clip.demo.report import encoder_line
 

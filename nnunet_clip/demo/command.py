@@ -49,9 +49,12 @@ def add_parser(subparsers) -> None:
 
 
 def embed_options(args: argparse.Namespace) -> list[str]:
-    """``nnunet-clip embed``'s encoder options: a CLIP model's random weights unless told otherwise."""
-    from nnunet_clip.text.sentence_encoder import MODELS
+    """``nnunet-clip embed``'s encoder options: a CLIP model's random weights unless told otherwise. A language
+    model's package is checked here, before the demo removes or writes anything."""
+    from nnunet_clip.text.sentence_encoder import MODELS, require_installed
 
+    if args.text_model in MODELS:
+        require_installed(args.pretrained or MODELS[args.text_model])
     pretrained = args.pretrained or (None if args.text_model in MODELS else "none")
     return ["--model", args.text_model, *(["--pretrained", pretrained] if pretrained else [])]
 
@@ -151,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.synthetic.sources import write_heldout, write_sources
     from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
+    encoder = embed_options(args)
     for name in WORK_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             raw = convert(source, input_dir, args.dataset_id, "Phantoms")
         step.result = f"{len(json.loads((raw / 'dataset.json').read_text())['annotated_classes'])} training cases"
     with console.step("embed the class names (nnunet-clip embed)"):
-        cli_main(["embed", "-d", str(args.dataset_id), *embed_options(args)])
+        cli_main(["embed", "-d", str(args.dataset_id), *encoder])
     with console.step("plan and preprocess (nnU-Net)"):
         preprocessed = pipeline.plan_and_preprocess(args.dataset_id, budget)
 

@@ -9,6 +9,7 @@ sentence-transformers model folder.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def model_folder(pretrained: str) -> Path:
     return Path(package.get_model_path())
 
 
+def require_installed(pretrained: str) -> Path:
+    """The model folder, once sentence-transformers is known to be installed (checked without importing it)."""
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise InputError("sentence-transformers is not installed; pip install 'nnunet-clip[language]'")
+    return model_folder(pretrained)
+
+
 @torch.no_grad()
 def encode_sentences(pretrained: str, sentences: list[str]) -> torch.Tensor:
     """(K, D) float32 embeddings of ``sentences``."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise InputError("sentence-transformers is not installed; pip install 'nnunet-clip[language]'") from None
-    model = SentenceTransformer(str(model_folder(pretrained)), device="cpu")
+    folder = require_installed(pretrained)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
     return torch.as_tensor(model.encode(sentences, convert_to_numpy=True)).float()
