@@ -90,8 +90,9 @@ def reliable_classes() -> list[str]:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("benchmark_output"))
-    p.add_argument("--models", nargs="+", default=["universal"], help=f"{', '.join(MODELS)}, trainer names (on the universal dataset) or "
-                   "DATASET:TRAINER (language:nnUNetTrainerCLIPSourceBalanced)")
+    p.add_argument("--models", nargs="+", default=["universal"],
+                   help=f"{', '.join(MODELS)}, trainer names (on the universal dataset) or DATASET:TRAINER "
+                        "(language:nnUNetTrainerCLIPSqrtSources)")
     p.add_argument("--training-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--phantom-seeds", type=int, nargs="+", default=[0])
     p.add_argument("--epochs", type=int, default=144)

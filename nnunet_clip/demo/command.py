@@ -140,6 +140,7 @@ def _previews(out: Path, heldout: Path, prediction: Path, labels: dict) -> tuple
 def run(args: argparse.Namespace) -> int:
     from nnunet_clip.demo import pipeline
 
+    encoder = embed_options(args)
     out = args.out.resolve()
     device = torch_device(args.device)
     pipeline.use_output_folders(out, device.type)
@@ -154,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_clip.synthetic.sources import write_heldout, write_sources
     from nnunet_clip.text.embedding_file import EMBEDDING_FILE, TextEmbeddings
 
-    encoder = embed_options(args)
     for name in WORK_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
