@@ -51,10 +51,11 @@ def add_parser(subparsers) -> None:
 def embed_options(args: argparse.Namespace) -> list[str]:
     """``nnunet-clip embed``'s encoder options: a CLIP model's random weights unless told otherwise. A language
     model's package is checked here, before the demo removes or writes anything."""
+    from nnunet_clip.text.clip_encoder import default_pretrained
     from nnunet_clip.text.sentence_encoder import MODELS, require_installed
 
     if args.text_model in MODELS:
-        require_installed(args.pretrained or MODELS[args.text_model])
+        require_installed(args.pretrained or default_pretrained(args.text_model))
     pretrained = args.pretrained or (None if args.text_model in MODELS else "none")
     return ["--model", args.text_model, *(["--pretrained", pretrained] if pretrained else [])]
 
