@@ -16,6 +16,11 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(found[0], mask.shape))
 
 
+def grown(region: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``region`` (a box) widened by one voxel within an array of ``shape``."""
+    return tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(region, shape))
+
+
 def label_components(mask: np.ndarray, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Component labels of ``mask[box]`` (0: background) and the voxel count of each label."""
     labels, _ = ndimage.label(mask[box], structure=CONNECTIVITY)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnunet_clip.geometry import Geometry, body_midline_x
-from nnunet_clip.inference.postprocessing import correct_sides, postprocess
+from nnunet_clip.inference.postprocessing import add_to_hosts, correct_sides, postprocess
 from nnunet_clip.inference.statistics import case_statistics
 
 SHAPE = (20, 30, 40)  # z, y, x
@@ -63,7 +63,7 @@ def test_one_component_on_the_wrong_side_moves_and_the_rest_stays():
     assert np.array_equal(out["left kidney"], left_kidney)
 
 
-def test_tumour_outside_its_organ_removed_touching_one_kept():
+def test_tumour_outside_its_organ_removed_touching_one_kept_and_added_to_its_organ():
     kidney = box((5, 12), (10, 20), (4, 10))
     inside = box((7, 9), (12, 15), (5, 8))
     touching = box((6, 9), (20, 23), (5, 8))   # starts at the row after the kidney ends
@@ -71,6 +71,16 @@ def test_tumour_outside_its_organ_removed_touching_one_kept():
     masks = {"right kidney": kidney, "left kidney": np.zeros(SHAPE, bool), "kidney tumor": inside | touching | outside}
     out = postprocess(masks, LPS, midline_x=0.0)
     assert np.array_equal(out["kidney tumor"], inside | touching)
+    assert np.array_equal(out["right kidney"], kidney | touching)  # organ ∪ tumour is the organ
+    assert not out["left kidney"].any()
+
+
+def test_a_lesion_touching_two_hosts_joins_the_one_it_touches_most():
+    right, left = box((2, 12), (2, 10), (2, 8)), box((2, 12), (13, 21), (2, 8))
+    lesion = box((4, 10), (10, 14), (4, 7))  # next to both; its last row overlaps the left host
+    out = add_to_hosts(lesion, {"right kidney": right, "left kidney": left})
+    assert np.array_equal(out["left kidney"], left | lesion)
+    assert np.array_equal(out["right kidney"], right)
 
 
 def test_tumour_kept_when_its_host_was_not_computed():

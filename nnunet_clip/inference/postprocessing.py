@@ -13,13 +13,16 @@ In this order (docs/prediction.md lists the rule of every class):
    the liver, and any class a dataset adds with parents): only components that touch or lie inside
    a host stay. Without a host mask (a host that was not computed) the rule is skipped.
 4. Tiny islands: components under ``min_island_mm3`` are removed from every other class.
+5. Hosts hold their structures: each remaining component of a class inside a host is added to the host
+   it overlaps or touches most, so organ ∪ tumour is the organ, as in the training labels (a liver
+   region includes its tumours; an exophytic kidney tumour stays part of its kidney).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-from nnunet_clip.components import CONNECTIVITY, bounding_box, keep_labels, label_components
+from nnunet_clip.components import CONNECTIVITY, bounding_box, grown, keep_labels, label_components
 from nnunet_clip.geometry import Geometry
 from nnunet_clip.sides import patient_left
 from nnunet_clip.taxonomy import CLASS_NAMES, TUMORS, is_lesion
@@ -68,6 +71,32 @@ def keep_touching(mask: np.ndarray, host: np.ndarray) -> np.ndarray:
     return keep_labels(mask, box, labels, touching)
 
 
+def host_of(component: np.ndarray, hosts: dict[str, np.ndarray]) -> str | None:
+    """The host whose mask has the most voxels in or next to ``component`` (26-neighbourhood); None if none does."""
+    near = ndimage.binary_dilation(component, CONNECTIVITY)
+    touching = {name: int(np.count_nonzero(mask & near)) for name, mask in hosts.items()}
+    best = max(touching, key=touching.get, default=None)
+    return best if best is not None and touching[best] else None
+
+
+def add_to_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``hosts`` with each component of ``mask`` added to ``host_of`` it (components touching none stay out)."""
+    box = bounding_box(mask, margin=1)
+    if box is None:
+        return hosts
+    out = dict(hosts)
+    labels, _ = label_components(mask, box)
+    for i, region in enumerate(ndimage.find_objects(labels), start=1):
+        near = grown(region, labels.shape)
+        component = labels[near] == i
+        host = host_of(component, {name: h[box][near] for name, h in out.items()})
+        if host is not None:
+            joined = out[host].copy()
+            joined[box][near] |= component
+            out[host] = joined
+    return out
+
+
 def correct_sides(right: np.ndarray, left: np.ndarray, geometry: Geometry,
                   midline_x: float) -> tuple[np.ndarray, np.ndarray]:
     """The union of both masks split into the patient's right and left by ``sides.patient_left``."""
@@ -93,4 +122,8 @@ def postprocess(masks: dict[str, np.ndarray], geometry: Geometry, midline_x: flo
     for name in out:
         if name not in SINGLE_ORGANS:
             out[name] = remove_islands(out[name], min_island_mm3(name) / geometry.voxel_mm3)
+    for name in out:
+        hosts = [h for h in vocabulary.parents.get(name, ()) if h in out]
+        if hosts:
+            out.update(add_to_hosts(out[name], {h: out[h] for h in hosts}))
     return out

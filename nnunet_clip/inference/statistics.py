@@ -14,9 +14,10 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 
-from nnunet_clip.components import CONNECTIVITY, bounding_box, label_components
+from nnunet_clip.components import bounding_box, grown, label_components
 from nnunet_clip.evaluation.detection import presence_score
 from nnunet_clip.geometry import Geometry
+from nnunet_clip.inference.postprocessing import host_of
 from nnunet_clip.taxonomy import PARENTS, TUMORS
 
 
@@ -29,18 +30,6 @@ def largest_diameter_mm(component: np.ndarray, spacing_zyx: np.ndarray) -> float
     return float(pdist(points).max()) if len(points) > 1 else 0.0
 
 
-def _grown(region: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
-    return tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(region, shape))
-
-
-def _host(component: np.ndarray, hosts: Mapping[str, np.ndarray]) -> str | None:
-    """The host whose mask has the most voxels in or next to ``component`` (same box); None if none does."""
-    near = ndimage.binary_dilation(component, CONNECTIVITY)
-    touching = {name: int(np.count_nonzero(mask & near)) for name, mask in hosts.items()}
-    best = max(touching, key=touching.get, default=None)
-    return best if best is not None and touching[best] else None
-
-
 def tumour_statistics(mask: np.ndarray, geometry: Geometry, hosts: Mapping[str, np.ndarray]) -> dict:
     """Number of lesions, the largest diameter among them and each lesion's volume (ml), largest
     diameter (mm) and host (one of ``hosts``, the host masks computed), largest first."""
@@ -51,11 +40,11 @@ def tumour_statistics(mask: np.ndarray, geometry: Geometry, hosts: Mapping[str, 
     hosts_in_box = {name: host[box] for name, host in hosts.items()}
     lesions = []
     for i, region in enumerate(ndimage.find_objects(labels), start=1):
-        near = _grown(region, labels.shape)
+        near = grown(region, labels.shape)
         diameter = largest_diameter_mm(labels[region] == i, geometry.spacing_zyx)
         lesions.append({"volume_ml": round(float(sizes[i]) * geometry.voxel_mm3 / 1000, 3),
                         "largest_diameter_mm": round(diameter, 2),
-                        "host": _host(labels[near] == i, {n: h[near] for n, h in hosts_in_box.items()})})
+                        "host": host_of(labels[near] == i, {n: h[near] for n, h in hosts_in_box.items()})})
     lesions.sort(key=lambda lesion: (-lesion["volume_ml"], -lesion["largest_diameter_mm"], str(lesion["host"])))
     return {"count": len(lesions), "largest_diameter_mm": max(x["largest_diameter_mm"] for x in lesions),
             "lesions": lesions}
