@@ -107,6 +107,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "tumours (TUMOUR_SOURCES), held-out scans with and without tumours (HELDOUT_TUMOURS; give "
                         "--heldout 20 or more); 'one-large-source': half the cases from AbdomenCT-1K "
                         "(ONE_LARGE_SOURCE), for source sampling. Use an --out of its own for each")
+    p.add_argument("--cases", type=int, default=None,
+                   help="training cases of the 'tumours' or 'one-large-source' cohort, shared among the sources as the "
+                        "cohort shares them (default: the demo's 47; the tumours cohort then has 1 to 7 cases of each "
+                        "tumour type)")
     p.add_argument("--quick", action="store_true", help="one case per source, the demo's --quick network")
     p.add_argument("--run", nargs=4, metavar=("MODEL", "SOURCE", "PHANTOM_SEED", "TRAINING_SEED"),
                    help=argparse.SUPPRESS)
@@ -122,9 +126,16 @@ def budget(args: argparse.Namespace, share: float = 1.0):
 
 
 def sources(args: argparse.Namespace):
-    from nnunet_clip.synthetic.sources import DEMO_SOURCES, ONE_LARGE_SOURCE, TUMOUR_SOURCES
+    from nnunet_clip.synthetic.sources import DEMO_SOURCES, one_large_source, tumour_sources
 
-    chosen = {"demo": DEMO_SOURCES, "tumours": TUMOUR_SOURCES, "one-large-source": ONE_LARGE_SOURCE}[args.cohort]
+    if args.cohort == "demo":
+        if args.cases is not None:
+            raise SystemExit("--cases: the demo cohort has the demo's own cases; give it with --cohort tumours or "
+                             "one-large-source")
+        chosen = DEMO_SOURCES
+    else:
+        total = args.cases or sum(s.cases for s in DEMO_SOURCES)
+        chosen = (tumour_sources if args.cohort == "tumours" else one_large_source)(total)
     return tuple(replace(s, cases=1) for s in chosen) if args.quick else chosen
 
 
@@ -285,7 +296,7 @@ def run_options(args: argparse.Namespace) -> list[str]:
     """This script's options that a run's process needs."""
     return ["--out", str(args.out), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
             "--heldout", str(args.heldout), "--threads", str(args.threads), *(["--quick"] if args.quick else []),
-            "--cohort", args.cohort]
+            "--cohort", args.cohort, *(["--cases", str(args.cases)] if args.cases else [])]
 
 
 def launch(args: argparse.Namespace, runs: list[tuple[str, str, int, int]], script: str = __file__,

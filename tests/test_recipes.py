@@ -84,10 +84,11 @@ def test_class_offsets_recipe_gives_each_class_own_head_parameters_that_move_onl
     assert offsets.grad[0].abs().sum() > 0 and not offsets.grad[1:].any()
 
 
-@pytest.mark.parametrize("recipe, power", [("nnUNetTrainerCLIP", 0.5),
-                                           ("nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted", 1.0)])
+@pytest.mark.parametrize("recipe, power, lesions_too", [("nnUNetTrainerCLIP", 0.5, False),
+                                                        ("nnUNetTrainerCLIP_ClassOffsetsRareClassesWeighted", 1.0, False),
+                                                        ("nnUNetTrainerCLIPLesionWeights", 0.5, True)])
 def test_default_and_weighted_recipes_weigh_each_class_by_its_rarity_in_the_datasets_annotations(
-        tiny_preprocessed, recipe, power):
+        tiny_preprocessed, recipe, power, lesions_too):
     from nnunet_clip.class_sampling import ClassBalancedCases
     from nnunet_clip.taxonomy import is_lesion
     from nnunet_clip.trainers import nnUNetTrainerCLIP_recipes
@@ -97,8 +98,10 @@ def test_default_and_weighted_recipes_weigh_each_class_by_its_rarity_in_the_data
     trainer.initialize()
     weights = getattr(trainer.loss, "loss", trainer.loss).class_weights
     masks = trainer.annotations.mask(list(trainer.dataset_json["annotated_classes"]))
-    rarity = (len(masks) / masks.sum(0)).where(torch.tensor([not is_lesion(n) for n in trainer.class_names]), 1.0)
-    torch.testing.assert_close(weights, rarity ** power)
+    lesions = torch.tensor([is_lesion(n) for n in trainer.class_names])
+    rarity = len(masks) / masks.sum(0)
+    torch.testing.assert_close(weights, (rarity if lesions_too else rarity.where(~lesions, 1.0)) ** power)
+    assert (weights[lesions] > 1).any() == lesions_too  # a lesion annotated in some cases only counts more, or once
     assert weights.max() > weights.min()  # the tiny dataset annotates some classes in fewer cases
     assert trainer.network.classes.head_offsets is not None  # with per-class head offsets ...
     assert isinstance(trainer.get_tr_and_val_datasets()[0], ClassBalancedCases)  # ... and class-balanced patches

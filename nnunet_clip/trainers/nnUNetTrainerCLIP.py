@@ -118,6 +118,9 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
     class_weight_power: float = 0.5
     """Weigh each class in the loss by (cases / cases annotating it)^power (``AnnotatedClasses.class_weights``;
     0: every annotated pair alike)."""
+    lesions_weighted: bool = False
+    """Weigh tumours and cysts by their rarity too (by default a lesion counts 1: a source annotates it where it looks
+    for one, so its rarity is not a gap in the labels)."""
     head_options: dict = {"class_head_offsets": True}
     """Entries of the plans' ``universal_model`` that shape the heads (``network.build``):
     ``normalized_head_input``, ``normalized_heads``, ``class_head_offsets``."""
@@ -277,7 +280,7 @@ class nnUNetTrainerCLIP(nnUNetTrainer):
         disjoint = disjoint_regions(self.label_manager.foreground_regions) if self.exclusion_loss else None
         weights = None
         if self.class_weight_power:
-            lesions = [name for name in self.class_names if is_lesion(name)]
+            lesions = [] if self.lesions_weighted else [name for name in self.class_names if is_lesion(name)]
             weights = self.annotations.class_weights(self.class_weight_power, lesions)
         partial = PartialLabelDiceBCELoss(batch_dice=self.configuration_manager.batch_dice, ddp=self.is_ddp,
                                           disjoint=disjoint, logit_penalty=self.logit_penalty, class_weights=weights)

@@ -77,3 +77,11 @@ class nnUNetTrainerCLIPSqrtSources(nnUNetTrainerCLIP):
     """A source of N cases drawn with probability ∝ √N (MultiTalent's sampling)."""
 
     source_sampling_power = 0.5
+
+
+class nnUNetTrainerCLIPLesionWeights(nnUNetTrainerCLIP):
+    """Tumours and cysts weighted by (cases / cases annotating them)^0.5 like every other class: a tumour that
+    2 of 47 cases annotate counts 4.8 times, not once, so its few cases teach the shared features more."""
+
+    lesions_weighted = True
+
