@@ -116,3 +116,14 @@ def test_baseline_recipe_has_none_of_the_defaults_three_choices(tiny_preprocesse
     assert getattr(trainer.loss, "loss", trainer.loss).class_weights is None
     assert trainer.network.classes.head_offsets is None
     assert not isinstance(trainer.get_tr_and_val_datasets()[0], ClassBalancedCases)
+
+
+def test_sharp_tumours_recipe_drops_only_the_blurring_augmentations():
+    from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
+    from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIPSharpTumours, blurs
+
+    args = ((24, 32, 40), (-0.5, 0.5), None, None, False, [False], False, [1, 2], [(1, 2), (2,)], None)
+    default = nnUNetTrainerCLIP.get_training_transforms(*args).transforms
+    sharp = nnUNetTrainerCLIPSharpTumours.get_training_transforms(*args).transforms
+    assert sum(map(blurs, default)) == 2  # nnU-Net's Gaussian blur and simulated low resolution
+    assert not any(map(blurs, sharp)) and len(sharp) == len(default) - 2

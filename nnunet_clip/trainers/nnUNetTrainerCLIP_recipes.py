@@ -1,5 +1,9 @@
 """Recipe variants of the Universal Model, measured against the default with
 ``benchmarks/phantom_benchmark.py`` (docs/demo_experiments.md, "Issue 19")."""
+from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
+from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
+from batchgeneratorsv2.transforms.utils.random import RandomTransform
+
 from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
 
@@ -85,3 +89,20 @@ class nnUNetTrainerCLIPLesionWeights(nnUNetTrainerCLIP):
 
     lesions_weighted = True
 
+
+
+class nnUNetTrainerCLIPSharpTumours(nnUNetTrainerCLIP):
+    """The default without nnU-Net's Gaussian blur and simulated low resolution: at the phantoms' 6 × 6 × 9 mm
+    voxels they can erase a tumour of one to three voxels while its label stays."""
+
+    @staticmethod
+    def get_training_transforms(*args, **kwargs):
+        transforms = nnUNetTrainerCLIP.get_training_transforms(*args, **kwargs)
+        transforms.transforms = [t for t in transforms.transforms if not blurs(t)]
+        return transforms
+
+
+def blurs(transform) -> bool:
+    """Whether an augmentation of nnU-Net's pipeline blurs the image: Gaussian blur or simulated low resolution."""
+    inner = transform.transform if isinstance(transform, RandomTransform) else transform
+    return isinstance(inner, (GaussianBlurTransform, SimulateLowResolutionTransform))
