@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnunet_clip.geometry import Geometry, body_midline_x
-from nnunet_clip.inference.postprocessing import add_to_hosts, correct_sides, postprocess
+from nnunet_clip.inference.postprocessing import correct_sides, place_in_hosts, postprocess
 from nnunet_clip.inference.statistics import case_statistics
 
 SHAPE = (20, 30, 40)  # z, y, x
@@ -78,7 +78,9 @@ def test_tumour_outside_its_organ_removed_touching_one_kept_and_added_to_its_org
 def test_a_lesion_touching_two_hosts_joins_the_one_it_touches_most():
     right, left = box((2, 12), (2, 10), (2, 8)), box((2, 12), (13, 21), (2, 8))
     lesion = box((4, 10), (10, 14), (4, 7))  # next to both; its last row overlaps the left host
-    out = add_to_hosts(lesion, {"right kidney": right, "left kidney": left})
+    far = box((14, 18), (22, 28), (25, 32))
+    kept, out = place_in_hosts(lesion | far, {"right kidney": right, "left kidney": left})
+    assert np.array_equal(kept, lesion)  # the component far from both hosts is removed
     assert np.array_equal(out["left kidney"], left | lesion)
     assert np.array_equal(out["right kidney"], right)
 

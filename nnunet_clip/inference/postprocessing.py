@@ -9,13 +9,14 @@ In this order (docs/prediction.md lists the rule of every class):
    voxels on each side is cut at the midline. A right kidney predicted on the patient's left becomes
    left kidney.
 2. Single organs (every universal organ but ``MULTI_PART``): the largest connected component only.
-3. Classes inside a host (``Vocabulary.parents``: the tumours and cysts, the hepatic vessel inside
-   the liver, and any class a dataset adds with parents): only components that touch or lie inside
-   a host stay. Without a host mask (a host that was not computed) the rule is skipped.
-4. Tiny islands: components under ``min_island_mm3`` are removed from every other class.
-5. Hosts hold their structures: each remaining component of a class inside a host is added to the host
-   it overlaps or touches most, so organ ∪ tumour is the organ, as in the training labels (a liver
-   region includes its tumours; an exophytic kidney tumour stays part of its kidney).
+3. Tiny islands: components under ``min_island_mm3`` are removed from every class not reduced to one
+   component.
+4. Classes inside a host (``Vocabulary.parents``: the tumours and cysts, the hepatic vessel inside
+   the liver, and any class a dataset adds with parents): a component that neither overlaps nor
+   touches a host is removed; each other one is added to the host it overlaps or touches most, so
+   organ ∪ tumour is the organ, as in the training labels (a liver region includes its tumours; an
+   exophytic kidney tumour stays part of its kidney). Without a host mask (a host that was not
+   computed) the rule is skipped.
 """
 from __future__ import annotations
 
@@ -60,17 +61,6 @@ def remove_islands(mask: np.ndarray, min_voxels: float) -> np.ndarray:
     return keep_labels(mask, box, labels, sizes >= min_voxels)
 
 
-def keep_touching(mask: np.ndarray, host: np.ndarray) -> np.ndarray:
-    """Components of ``mask`` that overlap ``host`` or touch it (26-neighbourhood)."""
-    box = bounding_box(mask, margin=1)
-    if box is None:
-        return mask
-    labels, sizes = label_components(mask, box)
-    touching = np.zeros(len(sizes), dtype=bool)
-    touching[np.unique(labels[ndimage.binary_dilation(host[box], CONNECTIVITY)])] = True
-    return keep_labels(mask, box, labels, touching)
-
-
 def host_of(component: np.ndarray, hosts: dict[str, np.ndarray]) -> str | None:
     """The host whose mask has the most voxels in or next to ``component`` (26-neighbourhood); None if none does."""
     near = ndimage.binary_dilation(component, CONNECTIVITY)
@@ -79,22 +69,25 @@ def host_of(component: np.ndarray, hosts: dict[str, np.ndarray]) -> str | None:
     return best if best is not None and touching[best] else None
 
 
-def add_to_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``hosts`` with each component of ``mask`` added to ``host_of`` it (components touching none stay out)."""
+def place_in_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``mask`` without the components that neither overlap nor touch a host, and ``hosts`` with each
+    remaining component added to ``host_of`` it."""
     box = bounding_box(mask, margin=1)
     if box is None:
-        return hosts
+        return mask, hosts
     out = dict(hosts)
-    labels, _ = label_components(mask, box)
+    labels, sizes = label_components(mask, box)
+    kept = np.zeros(len(sizes), dtype=bool)
     for i, region in enumerate(ndimage.find_objects(labels), start=1):
         near = grown(region, labels.shape)
         component = labels[near] == i
         host = host_of(component, {name: h[box][near] for name, h in out.items()})
         if host is not None:
+            kept[i] = True
             joined = out[host].copy()
             joined[box][near] |= component
             out[host] = joined
-    return out
+    return keep_labels(mask, box, labels, kept), out
 
 
 def correct_sides(right: np.ndarray, left: np.ndarray, geometry: Geometry,
@@ -116,14 +109,11 @@ def postprocess(masks: dict[str, np.ndarray], geometry: Geometry, midline_x: flo
         if name in SINGLE_ORGANS:
             out[name] = largest_component(out[name])
     for name in out:
-        present = [out[h] for h in vocabulary.parents.get(name, ()) if h in out]
-        if present:
-            out[name] = keep_touching(out[name], np.logical_or.reduce(present))
-    for name in out:
         if name not in SINGLE_ORGANS:
             out[name] = remove_islands(out[name], min_island_mm3(name) / geometry.voxel_mm3)
     for name in out:
         hosts = [h for h in vocabulary.parents.get(name, ()) if h in out]
         if hosts:
-            out.update(add_to_hosts(out[name], {h: out[h] for h in hosts}))
+            out[name], placed = place_in_hosts(out[name], {h: out[h] for h in hosts})
+            out.update(placed)
     return out
