@@ -11,6 +11,7 @@ from conftest import NNUNET_ROOT, TINY_DATASET_ID, make_trainer
 from nnunet_clip.cli import main as nnunet_clip
 from nnunet_clip.errors import InputError
 from nnunet_clip.trainers.nnUNetTrainerCLIP_ablations import nnUNetTrainerCLIPUnmasked, nnUNetTrainerOneHot
+from nnunet_clip.trainers.nnUNetTrainerCLIP_recipes import nnUNetTrainerCLIPIdentityCodes
 
 
 def test_a_case_missing_from_annotated_classes_is_an_error_naming_it(tiny_preprocessed):
@@ -30,6 +31,22 @@ def test_loss_masks_of_the_trainer_and_its_ablations(tiny_preprocessed):
     one_hot = make_trainer(tiny_preprocessed, nnUNetTrainerOneHot)
     assert torch.equal(one_hot.class_embeddings, torch.eye(5))
     assert one_hot.plans_manager.plans["universal_model"]["text_encoder"] is None
+
+
+def test_identity_codes_keep_the_text_and_halve_the_likeness_of_two_classes(tiny_preprocessed):
+    text = make_trainer(tiny_preprocessed).class_embeddings
+    codes = make_trainer(tiny_preprocessed, nnUNetTrainerCLIPIdentityCodes)
+    assert codes.class_embeddings.shape == (5, text.shape[1] + 5)
+    assert torch.equal(codes.class_embeddings[:, text.shape[1]:], torch.eye(5))
+    assert codes.plans_manager.plans["universal_model"]["text_encoder"] is None  # no zero-shot codes
+
+    def cosines(x):
+        x = torch.nn.functional.normalize(x, dim=1)
+        return (x @ x.T)[~torch.eye(len(x), dtype=torch.bool)]
+
+    language = codes.class_embeddings[:, :text.shape[1]]
+    assert torch.allclose(cosines(language), cosines(text - text.mean(0)), atol=1e-5)  # the centred text
+    assert torch.allclose(cosines(codes.class_embeddings), cosines(language) / 2, atol=1e-5)
 
 
 def test_a_class_no_training_case_annotates_is_marked_untrained_and_logged(tiny_preprocessed):

@@ -1,9 +1,11 @@
 """Recipe variants of the Universal Model, measured against the default with
 ``benchmarks/phantom_benchmark.py`` (docs/demo_experiments.md, "Issue 19")."""
+import torch
 from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
 from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 
+from nnunet_clip.text.codes import with_identity
 from nnunet_clip.trainers.nnUNetTrainerCLIP import nnUNetTrainerCLIP
 
 
@@ -100,6 +102,15 @@ class nnUNetTrainerCLIPSharpTumours(nnUNetTrainerCLIP):
         transforms = nnUNetTrainerCLIP.get_training_transforms(*args, **kwargs)
         transforms.transforms = [t for t in transforms.transforms if not blurs(t)]
         return transforms
+
+
+class nnUNetTrainerCLIPIdentityCodes(nnUNetTrainerCLIP):
+    """Each class's code is its text embedding beside a one-hot identity of the same norm
+    (``text.codes.with_identity``), so a tumour's heads are half as tied to its organ's as the text
+    alone ties them. Classes not trained cannot be asked for by name (the identity has no entry for them)."""
+
+    def load_class_embeddings(self) -> tuple[torch.Tensor, None]:
+        return with_identity(super().load_class_embeddings()[0]), None
 
 
 def blurs(transform) -> bool:
