@@ -64,8 +64,9 @@ def encode_new_classes(names: list[str], model_classes: list[str], text_encoder:
     """(N, D) embeddings of names the model was not trained on, by the model's own text encoder."""
     known = f"the model knows: {', '.join(model_classes)}"
     if text_encoder is None:
-        raise InputError(f"--classes {', '.join(names)}: not trained, and the model uses one-hot class "
-                         f"embeddings, which cannot encode new names; {known}")
+        raise InputError(f"--classes {', '.join(names)}: not trained, and the model's class codes are not "
+                         f"text embeddings alone (one-hot, or text beside a one-hot identity), so new names "
+                         f"cannot be encoded; {known}")
     spec = TextEncoderSpec(**text_encoder)
     if spec.pretrained == RANDOM_WEIGHTS:
         raise InputError(f"--classes {', '.join(names)}: not trained, and the model's text encoder had random "
