@@ -83,6 +83,7 @@ def test_a_lesion_touching_two_hosts_joins_the_one_it_touches_most():
     assert np.array_equal(kept, lesion)  # the component far from both hosts is removed
     assert np.array_equal(out["left kidney"], left | lesion)
     assert np.array_equal(out["right kidney"], right)
+    assert np.array_equal(left, box((2, 12), (13, 21), (2, 8)))  # the caller's host mask is not changed
 
 
 def test_tumour_kept_when_its_host_was_not_computed():

@@ -75,7 +75,7 @@ def place_in_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> tuple[np.n
     box = bounding_box(mask, margin=1)
     if box is None:
         return mask, hosts
-    out = dict(hosts)
+    out = {name: h.copy() for name, h in hosts.items()}
     labels, sizes = label_components(mask, box)
     kept = np.zeros(len(sizes), dtype=bool)
     for i, region in enumerate(ndimage.find_objects(labels), start=1):
@@ -84,9 +84,7 @@ def place_in_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> tuple[np.n
         host = host_of(component, {name: h[box][near] for name, h in out.items()})
         if host is not None:
             kept[i] = True
-            joined = out[host].copy()
-            joined[box][near] |= component
-            out[host] = joined
+            out[host][box][near] |= component
     return keep_labels(mask, box, labels, kept), out
 
 

@@ -92,7 +92,6 @@ class nnUNetTrainerCLIPLesionWeights(nnUNetTrainerCLIP):
     lesions_weighted = True
 
 
-
 class nnUNetTrainerCLIPSharpTumours(nnUNetTrainerCLIP):
     """The default without nnU-Net's Gaussian blur and simulated low resolution: at the phantoms' 6 × 6 × 9 mm
     voxels they can erase a tumour of one to three voxels while its label stays."""
