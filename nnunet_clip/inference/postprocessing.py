@@ -71,11 +71,12 @@ def host_of(component: np.ndarray, hosts: dict[str, np.ndarray]) -> str | None:
 
 def place_in_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``mask`` without the components that neither overlap nor touch a host, and ``hosts`` with each
-    remaining component added to ``host_of`` it."""
+    remaining component added to ``host_of`` it (a host that gains voxels is copied first: the caller's
+    arrays are left as they were)."""
     box = bounding_box(mask, margin=1)
     if box is None:
         return mask, hosts
-    out = {name: h.copy() for name, h in hosts.items()}
+    out = dict(hosts)
     labels, sizes = label_components(mask, box)
     kept = np.zeros(len(sizes), dtype=bool)
     for i, region in enumerate(ndimage.find_objects(labels), start=1):
@@ -84,6 +85,8 @@ def place_in_hosts(mask: np.ndarray, hosts: dict[str, np.ndarray]) -> tuple[np.n
         host = host_of(component, {name: h[box][near] for name, h in out.items()})
         if host is not None:
             kept[i] = True
+            if out[host] is hosts[host]:
+                out[host] = out[host].copy()
             out[host][box][near] |= component
     return keep_labels(mask, box, labels, kept), out
 

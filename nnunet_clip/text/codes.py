@@ -1,11 +1,10 @@
 """Class codes built from text embeddings.
 
-The controller maps alike codes to alike heads, and text embeddings of related classes stay alike after
-the network centres them (all-MiniLM-L6-v2: cosine 0.56 between "kidney tumor" and "left kidney", 0.72
-between "liver tumor" and "liver"), so a tumour's heads start near its organ's and move with them.
-``with_identity`` puts a one-hot identity beside each centred, unit-norm embedding, at the same norm,
-which halves every cosine between two classes and keeps the language part
-(``nnUNetTrainerCLIPIdentityCodes``; docs/benchmarks.md, "no tumour type is detected").
+Text embeddings of related classes stay alike after centring (all-MiniLM-L6-v2: cosine 0.56 between
+"kidney tumor" and "left kidney", 0.72 between "liver tumor" and "liver"), and the controller maps alike
+codes to alike heads. ``with_identity`` puts a one-hot identity beside each centred, unit-norm embedding,
+at the same norm, which halves every cosine between two classes and keeps the language part
+(``nnUNetTrainerCLIPIdentityCodes``; measured in docs/benchmarks.md, "no tumour type is detected").
 """
 from __future__ import annotations
 

@@ -105,8 +105,8 @@ class nnUNetTrainerCLIPSharpTumours(nnUNetTrainerCLIP):
 
 class nnUNetTrainerCLIPIdentityCodes(nnUNetTrainerCLIP):
     """Each class's code is its text embedding beside a one-hot identity of the same norm
-    (``text.codes.with_identity``), so a tumour's heads are half as tied to its organ's as the text
-    alone ties them. Classes not trained cannot be asked for by name (the identity has no entry for them)."""
+    (``text.codes.with_identity``): the cosine between two classes' codes is half their text's. Classes not
+    trained cannot be asked for by name (the identity has no entry for them)."""
 
     def load_class_embeddings(self) -> tuple[torch.Tensor, None]:
         return with_identity(super().load_class_embeddings()[0]), None
